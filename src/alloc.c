@@ -1,0 +1,296 @@
+/*
+ * The public ob_* API and its fast paths.
+ *
+ * malloc: size -> class -> the heap's current pool -> pop its free list.
+ * free:   arena map -> arena -> page descriptor -> pool; if this thread owns
+ *         it and the pool stays ACTIVE and non-empty, push onto its free
+ *         list.  Everything else happens in out-of-line functions.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ---- malloc ----------------------------------------------------------- */
+
+OB_NOINLINE static void *malloc_slow(size_t size)
+{
+    if (size == 0)
+        size = 1;
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size > OB_MAX_CLASS_SIZE) {
+        ob_ensure_init();
+        return _ob_huge_alloc(size, 0, false);
+    }
+    ob_heap_t *heap = ob_heap_get();
+    unsigned cls = ob_size_class(size);
+    ob_pool_t *pool = heap->current[cls];
+    ob_block_t *b = pool->free;
+    if (b != NULL) {
+        pool->free = ob_block_next(b);
+        pool->used++;
+        return b;
+    }
+    return _ob_heap_refill(heap, cls);
+}
+
+OB_INLINE void *malloc_fast(size_t size)
+{
+    ob_heap_t *heap = ob_heap_get();
+    if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
+        ob_pool_t *pool = heap->current[ob_size_class(size)];
+        ob_block_t *b = pool->free;
+        if (OB_LIKELY(b != NULL)) {
+            pool->free = ob_block_next(b);
+            pool->used++;
+            return b;
+        }
+    }
+    return malloc_slow(size);
+}
+
+void *ob_malloc(size_t size)
+{
+    return malloc_fast(size);
+}
+
+/* ---- free ------------------------------------------------------------- */
+
+OB_INLINE void free_fast(void *p)
+{
+    uintptr_t entry = ob_map_lookup(p);
+    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA))) {
+        _ob_free_slow(p, entry);
+        return;
+    }
+    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
+    ob_pool_t *pool = ob_pool_of(a, p);
+    ob_heap_t *heap = ob_heap_get();
+    ob_block_t *b = p;
+    if (OB_LIKELY(atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
+                  pool->state == OB_POOL_ACTIVE && pool->used > 1 &&
+                  b != pool->free)) {
+        ob_block_set_next(b, pool->free);
+        pool->free = b;
+        pool->used--;
+        return;
+    }
+    _ob_free_checked(heap, a, pool, p);
+}
+
+void ob_free(void *p)
+{
+    free_fast(p);
+}
+
+void ob_free_sized(void *p, size_t size)
+{
+    /* The size names the class, so the pool is found by masking: no map
+     * lookup.  A size that does not match the pool's class is caught. */
+    if (OB_LIKELY(p != NULL && size - 1 < OB_SMALL_MAX)) {
+        ob_arena_t *a = ob_arena_of(p);
+        ob_pool_t *pool = ob_page_of(a, p);
+        ob_heap_t *heap = ob_heap_get();
+        ob_block_t *b = p;
+        if (OB_LIKELY(pool->size_class == ob_size_class(size) &&
+                      atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
+                      pool->state == OB_POOL_ACTIVE && pool->used > 1 &&
+                      b != pool->free)) {
+            ob_block_set_next(b, pool->free);
+            pool->free = b;
+            pool->used--;
+            return;
+        }
+    }
+    /* Only a size larger than the block is certainly wrong: sizes between
+     * the request and the usable size are allowed, and aligned blocks sit
+     * in classes larger than their request. */
+    if (p != NULL && OB_UNLIKELY(size > ob_usable_size(p)))
+        _ob_fatal("sized free with a wrong size", p,
+                  "the size given is larger than the block");
+    free_fast(p);
+}
+
+/* ---- sizes ------------------------------------------------------------ */
+
+size_t ob_usable_size(const void *p)
+{
+    uintptr_t entry = ob_map_lookup(p);
+    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA)))
+        return _ob_usable_size_slow(p, entry);
+    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
+    ob_pool_t *pool = ob_pool_of(a, p);
+    if (OB_UNLIKELY(ob_pool_state(pool) < OB_POOL_ACTIVE))
+        _ob_fatal("invalid pointer", p, "ob_usable_size of memory that holds no live block");
+    return pool->block_size;
+}
+
+/* ---- calloc ----------------------------------------------------------- */
+
+void *ob_calloc(size_t n, size_t size)
+{
+    size_t total;
+    if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (total > OB_MAX_CLASS_SIZE) {
+        if (OB_UNLIKELY(total > PTRDIFF_MAX)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        ob_ensure_init();
+        return _ob_huge_alloc(total, 0, true);
+    }
+    void *p = malloc_fast(total);
+    if (OB_UNLIKELY(p == NULL))
+        return NULL;
+    /* A block alone in pages that were never used (or were purged) is
+     * already zero: skip the memset that would fault every page in. */
+    ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
+    if (!(pool->zeroed && pool->capacity == 1))
+        memset(p, 0, total);
+    return p;
+}
+
+/* ---- realloc ---------------------------------------------------------- */
+
+static void *move_block(void *p, size_t old_usable, size_t size)
+{
+    void *q = malloc_fast(size);
+    if (q == NULL)
+        return NULL; /* errno = ENOMEM; p untouched */
+    memcpy(q, p, old_usable < size ? old_usable : size);
+    free_fast(p);
+    return q;
+}
+
+void *ob_realloc(void *p, size_t size)
+{
+    if (p == NULL)
+        return malloc_fast(size);
+    if (size == 0) {
+        free_fast(p);
+        return NULL;
+    }
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    uintptr_t entry = ob_map_lookup(p);
+    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA))) {
+        if (entry == 0)
+            _ob_fatal("invalid realloc", p, "the pointer was not allocated by obmalloc "
+                                            "(or its huge block was already freed)");
+        ob_huge_t *h = (ob_huge_t *)entry;
+        if (!h->live || (char *)p != h->addr)
+            _ob_fatal("invalid realloc", p, "the huge block was freed, or this is an interior pointer");
+        if (size > OB_MAX_CLASS_SIZE)
+            return _ob_huge_realloc(h, p, size);
+        return move_block(p, h->size, size);
+    }
+    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
+    ob_pool_t *pool = ob_pool_of(a, p);
+    if (OB_UNLIKELY(ob_pool_state(pool) < OB_POOL_ACTIVE))
+        _ob_fatal("invalid realloc", p, "the address holds no live block (freed twice, "
+                                        "never allocated, or an interior pointer)");
+    size_t usable = pool->block_size;
+    if (size <= usable) {
+        /* Stay put unless a smaller class would save memory. */
+        if (ob_pool_state(pool) == OB_POOL_DEDICATED ? size > usable / 2
+                                             : ob_size_class(size) == pool->size_class)
+            return p;
+    }
+    return move_block(p, usable, size);
+}
+
+void *ob_reallocarray(void *p, size_t n, size_t size)
+{
+    size_t total;
+    if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return ob_realloc(p, total);
+}
+
+/* ---- aligned allocation ----------------------------------------------- */
+
+/* Blocks of a class whose size is a multiple of `align` (<= a page) are
+ * all aligned, since pools start on page boundaries: pick the smallest such
+ * class that fits. */
+static int aligned_class(size_t align, size_t size)
+{
+    for (unsigned c = ob_size_class(size); c < OB_CLASSES; c++)
+        if (_ob_classes[c].block_size % align == 0)
+            return (int)c;
+    return -1;
+}
+
+static void *aligned_alloc_impl(size_t align, size_t size)
+{
+    if (align <= OB_ALIGNMENT)
+        return malloc_fast(size);
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ob_ensure_init();
+    if (size == 0)
+        size = 1;
+    if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
+        int c = aligned_class(align, size);
+        if (c >= 0)
+            return malloc_fast(_ob_classes[c].block_size);
+    }
+    if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
+        return _ob_heap_alloc_dedicated(ob_heap_get(),
+                                        size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
+    return _ob_huge_alloc(size, align, false);
+}
+
+void *ob_aligned_alloc(size_t alignment, size_t size)
+{
+    if (OB_UNLIKELY(!ob_is_pow2(alignment))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return aligned_alloc_impl(alignment, size);
+}
+
+int ob_posix_memalign(void **p, size_t alignment, size_t size)
+{
+    if (!ob_is_pow2(alignment) || alignment % sizeof(void *) != 0)
+        return EINVAL;
+    int saved = errno;
+    void *q = aligned_alloc_impl(alignment, size);
+    errno = saved;
+    if (q == NULL)
+        return ENOMEM;
+    *p = q;
+    return 0;
+}
+
+void ob_collect(int force)
+{
+    ob_ensure_init();
+    ob_heap_t *heap = ob_heap_get();
+    if (heap->initialized) {
+        _ob_heap_collect(heap, force != 0);
+        return;
+    }
+    uint64_t now = _ob_os_now_ms();
+    _ob_arena_cache_trim(now, force != 0);
+    _ob_huge_cache_trim(now, force != 0);
+}
+
+const char *ob_version(void)
+{
+#define OB_STR2(x) #x
+#define OB_STR(x) OB_STR2(x)
+    return OB_STR(OB_VERSION_MAJOR) "." OB_STR(OB_VERSION_MINOR) "." OB_STR(OB_VERSION_PATCH);
+}

@@ -1,0 +1,393 @@
+/*
+ * Arenas: 4 MiB regions, aligned to 4 MiB, owned by one heap, cut into
+ * 16 KiB pages; a pool is a run of pages found with the arena's bitmap.
+ *
+ * Choosing where a new pool goes is pymalloc's idea made O(1): a heap
+ * keeps its arenas in buckets by number of free pages and takes pages from
+ * the fullest arena that has room, so the emptiest arenas drain and can be
+ * given back.  (pymalloc keeps `usable_arenas` sorted with "search
+ * fingers"; buckets indexed by the free count, with a bitmap of non-empty
+ * buckets, do the same without a sorted list.)
+ *
+ * Memory goes back in two steps.  A page a pool no longer uses stays dirty
+ * (mapped and resident, cheap to reuse) until a purge tick finds it free
+ * for a whole tick, then madvise(MADV_DONTNEED) returns it.  An arena with
+ * no pool at all is unmapped, except for a few spares (OBMALLOC_ARENA_CACHE)
+ * kept mapped and purged, so that a heap that oscillates does not map and
+ * unmap in a loop.
+ */
+#include <string.h>
+
+#include "bitmap.h"
+
+ob_lock_t _ob_abandon_lock = OB_LOCK_INIT;
+ob_lock_t _ob_cache_lock = OB_LOCK_INIT;
+
+static ob_arena_t *abandoned;   /* arenas of exited threads, via next     */
+static ob_arena_t *spare;       /* empty arenas kept mapped, via next     */
+static size_t spare_count;
+static _Atomic size_t arenas_mapped;
+
+size_t _ob_arenas_mapped(void)
+{
+    return atomic_load_explicit(&arenas_mapped, memory_order_relaxed);
+}
+
+/* ---- buckets ---------------------------------------------------------- */
+
+static void bucket_insert(ob_heap_t *heap, ob_arena_t *a)
+{
+    size_t b = a->nfree;
+    a->bucket = (uint32_t)b;
+    a->prev = NULL;
+    a->next = heap->buckets[b];
+    if (a->next)
+        a->next->prev = a;
+    heap->buckets[b] = a;
+    heap->bucket_nonempty[b / 64] |= (uint64_t)1 << (b % 64);
+}
+
+static void bucket_remove(ob_heap_t *heap, ob_arena_t *a)
+{
+    size_t b = a->bucket;
+    if (a->prev)
+        a->prev->next = a->next;
+    else
+        heap->buckets[b] = a->next;
+    if (a->next)
+        a->next->prev = a->prev;
+    if (heap->buckets[b] == NULL)
+        heap->bucket_nonempty[b / 64] &= ~((uint64_t)1 << (b % 64));
+    a->next = a->prev = NULL;
+}
+
+static void rebucket(ob_heap_t *heap, ob_arena_t *a)
+{
+    if (a->bucket != a->nfree) {
+        bucket_remove(heap, a);
+        bucket_insert(heap, a);
+    }
+}
+
+/* Smallest non-empty bucket >= from, or OB_BUCKETS. */
+static size_t next_bucket(const ob_heap_t *heap, size_t from)
+{
+    for (size_t w = from / 64; w < OB_BUCKET_WORDS; w++) {
+        uint64_t bits = heap->bucket_nonempty[w];
+        if (w == from / 64)
+            bits &= ~(uint64_t)0 << (from % 64);
+        if (bits)
+            return w * 64 + (size_t)__builtin_ctzll(bits);
+    }
+    return OB_BUCKETS;
+}
+
+void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
+{
+    atomic_store_explicit(&a->heap, heap, memory_order_release);
+    bucket_insert(heap, a);
+    heap->narenas++;
+}
+
+/* ---- mapping and releasing arenas ------------------------------------ */
+
+static ob_arena_t *arena_new(void)
+{
+    _ob_lock(&_ob_cache_lock);
+    ob_arena_t *a = spare;
+    if (a != NULL) {
+        spare = a->next;
+        spare_count--;
+    }
+    _ob_unlock(&_ob_cache_lock);
+    if (a != NULL) {
+        a->next = a->prev = NULL;
+        return a;
+    }
+    a = _ob_os_map(OB_ARENA_SIZE, OB_ARENA_SIZE);
+    if (a == NULL)
+        return NULL;
+    /* Fresh pages are zero: every descriptor is OB_POOL_FREE. */
+    ob_bitmap_set(a->used_map, 0, OB_ARENA_HEADER_PAGES);
+    ob_bitmap_set(a->dirty_map, 0, OB_ARENA_HEADER_PAGES);
+    a->nfree = OB_ARENA_USABLE_PAGES;
+    if (!_ob_map_set((uintptr_t)a, OB_ARENA_SIZE, (uintptr_t)a | OB_MAP_ARENA)) {
+        _ob_os_unmap(a, OB_ARENA_SIZE);
+        return NULL;
+    }
+    atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed);
+    return a;
+}
+
+static void arena_unmap(ob_arena_t *a)
+{
+    _ob_map_clear((uintptr_t)a, OB_ARENA_SIZE);
+    _ob_os_unmap(a, OB_ARENA_SIZE);
+    atomic_fetch_sub_explicit(&arenas_mapped, 1, memory_order_relaxed);
+}
+
+static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
+{
+    OB_BITMAP_RUNS(which, start, len, {
+        _ob_os_purge((char *)a + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE);
+    });
+    for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
+        a->dirty_map[w] &= ~which[w];
+}
+
+/* An arena with no pool: keep it as a spare, or unmap it. */
+static void arena_release(ob_arena_t *a)
+{
+    ob_assert(a->nfree == OB_ARENA_USABLE_PAGES);
+    atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
+    memset(a->recent_map, 0, sizeof a->recent_map);
+    _ob_lock(&_ob_cache_lock);
+    if (spare_count < _ob_options.arena_cache) {
+        a->cached_at_ms = _ob_os_now_ms();
+        a->prev = NULL;
+        a->next = spare;
+        spare = a;
+        spare_count++;
+        a = NULL;
+    }
+    _ob_unlock(&_ob_cache_lock);
+    if (a != NULL)
+        arena_unmap(a);
+}
+
+/* Spares idle for a purge delay give their pages back; with `all`, spares
+ * are unmapped. */
+void _ob_arena_cache_trim(uint64_t now_ms, bool all)
+{
+    ob_arena_t *to_unmap = NULL;
+    _ob_lock(&_ob_cache_lock);
+    if (all) {
+        to_unmap = spare;
+        spare = NULL;
+        spare_count = 0;
+    } else {
+        for (ob_arena_t *a = spare; a != NULL; a = a->next) {
+            if (now_ms - a->cached_at_ms < _ob_options.purge_delay_ms)
+                continue;
+            uint64_t which[OB_BITMAP_WORDS];
+            for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
+                which[w] = a->dirty_map[w] & ~a->used_map[w];
+            purge_arena_pages(a, which);
+        }
+    }
+    _ob_unlock(&_ob_cache_lock);
+    while (to_unmap != NULL) {
+        ob_arena_t *next = to_unmap->next;
+        arena_unmap(to_unmap);
+        to_unmap = next;
+    }
+}
+
+/* ---- spans ------------------------------------------------------------ */
+
+static ob_pool_t *take_span(ob_heap_t *heap, ob_arena_t *a, size_t i,
+                            size_t n, bool *zeroed)
+{
+    *zeroed = !ob_bitmap_any(a->dirty_map, i, n);
+    ob_bitmap_set(a->used_map, i, n);
+    ob_bitmap_set(a->dirty_map, i, n);
+    ob_bitmap_clear(a->recent_map, i, n);
+    a->nfree -= (uint32_t)n;
+    if (heap != NULL)
+        rebucket(heap, a);
+    ob_pool_t *pool = &a->pages[i];
+    pool->npages = (uint16_t)n;
+    pool->head_offset = 0;
+    pool->start = (char *)a + i * OB_PAGE_SIZE;
+    for (size_t j = 1; j < n; j++) {
+        ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
+        a->pages[i + j].head_offset = (uint16_t)j;
+    }
+    return pool;
+}
+
+static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
+                            size_t align_pages, bool *zeroed)
+{
+    size_t i = ob_bitmap_find_run(a->used_map, npages, align_pages);
+    if (i >= OB_ARENA_PAGES)
+        return NULL;
+    return take_span(heap, a, i, npages, zeroed);
+}
+
+ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
+                                size_t align_pages, bool *zeroed)
+{
+    /* Fullest arena first. */
+    for (size_t b = next_bucket(heap, npages); b < OB_BUCKETS;
+         b = next_bucket(heap, b + 1)) {
+        for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
+            ob_pool_t *pool = try_arena(heap, a, npages, align_pages, zeroed);
+            if (pool != NULL)
+                return pool;
+        }
+    }
+    /* Then arenas that exited threads left behind. */
+    ob_arena_t *a;
+    while ((a = _ob_arena_take_abandoned()) != NULL) {
+        if (!_ob_heap_adopt(heap, a))
+            continue; /* it emptied and went back */
+        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, zeroed);
+        if (pool != NULL)
+            return pool;
+    }
+    /* Then a new one. */
+    a = arena_new();
+    if (a == NULL)
+        return NULL;
+    _ob_arena_insert(heap, a);
+    return try_arena(heap, a, npages, align_pages, zeroed);
+}
+
+/* Marks a pool's pages free.  Returns true if the arena is now empty. */
+bool _ob_arena_release_pages(ob_pool_t *pool)
+{
+    ob_arena_t *a = ob_arena_of_pool(pool);
+    size_t i = (size_t)(pool - a->pages);
+    size_t n = pool->npages;
+    for (size_t j = 0; j < n; j++) {
+        ob_pool_set_state(&a->pages[i + j], OB_POOL_FREE);
+        a->pages[i + j].head_offset = 0;
+    }
+    ob_bitmap_clear(a->used_map, i, n);
+    ob_bitmap_set(a->recent_map, i, n);
+    a->nfree += (uint32_t)n;
+    return a->nfree == OB_ARENA_USABLE_PAGES;
+}
+
+void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool)
+{
+    ob_arena_t *a = ob_arena_of_pool(pool);
+    bool empty = _ob_arena_release_pages(pool);
+    /* A heap keeps its last arena, so a thread that allocates and frees
+     * in a loop does not map and unmap; purge ticks still return its pages. */
+    if (empty && heap->narenas > 1) {
+        bucket_remove(heap, a);
+        heap->narenas--;
+        arena_release(a);
+        return;
+    }
+    rebucket(heap, a);
+}
+
+/* Purge tick: free pages that stayed free for a whole tick go back to the
+ * OS (with `all`, every free page does). */
+void _ob_arena_purge(ob_heap_t *heap, bool all)
+{
+    for (size_t b = next_bucket(heap, 1); b < OB_BUCKETS;
+         b = next_bucket(heap, b + 1)) {
+        for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
+            uint64_t which[OB_BITMAP_WORDS];
+            for (size_t w = 0; w < OB_BITMAP_WORDS; w++) {
+                which[w] = a->dirty_map[w] & ~a->used_map[w];
+                if (!all)
+                    which[w] &= ~a->recent_map[w];
+                a->recent_map[w] = 0;
+            }
+            purge_arena_pages(a, which);
+        }
+    }
+}
+
+/* Releases every arena of the heap that holds no pool. */
+void _ob_arena_release_empty(ob_heap_t *heap)
+{
+    ob_arena_t *a = heap->buckets[OB_ARENA_USABLE_PAGES];
+    while (a != NULL) {
+        ob_arena_t *next = a->next;
+        bucket_remove(heap, a);
+        heap->narenas--;
+        arena_release(a);
+        a = next;
+    }
+}
+
+/* ---- handing arenas between threads ----------------------------------- */
+
+/* Detaches every arena from the heap; returns them as a list via next. */
+ob_arena_t *_ob_arena_detach_all(ob_heap_t *heap)
+{
+    ob_arena_t *list = NULL;
+    for (size_t b = next_bucket(heap, 0); b < OB_BUCKETS;
+         b = next_bucket(heap, b + 1)) {
+        while (heap->buckets[b] != NULL) {
+            ob_arena_t *a = heap->buckets[b];
+            bucket_remove(heap, a);
+            a->next = list;
+            list = a;
+        }
+    }
+    heap->narenas = 0;
+    return list;
+}
+
+/* A detached arena: released if empty, else left for another thread. */
+void _ob_arena_abandon(ob_arena_t *a)
+{
+    if (a->nfree == OB_ARENA_USABLE_PAGES) {
+        arena_release(a);
+        return;
+    }
+    atomic_store_explicit(&a->heap, NULL, memory_order_release);
+    _ob_lock(&_ob_abandon_lock);
+    a->prev = NULL;
+    a->next = abandoned;
+    abandoned = a;
+    _ob_unlock(&_ob_abandon_lock);
+}
+
+void _ob_arena_release_detached(ob_arena_t *a)
+{
+    arena_release(a);
+}
+
+ob_arena_t *_ob_arena_take_abandoned(void)
+{
+    if (__atomic_load_n(&abandoned, __ATOMIC_RELAXED) == NULL)
+        return NULL;
+    _ob_lock(&_ob_abandon_lock);
+    ob_arena_t *a = abandoned;
+    if (a != NULL)
+        abandoned = a->next;
+    _ob_unlock(&_ob_abandon_lock);
+    if (a != NULL)
+        a->next = a->prev = NULL;
+    return a;
+}
+
+/* Visits every pool (head page) of an arena. */
+void _ob_arena_for_each_pool(ob_arena_t *a, void (*fn)(ob_pool_t *, void *),
+                             void *ctx)
+{
+    size_t i = OB_ARENA_HEADER_PAGES;
+    while (i < OB_ARENA_PAGES) {
+        ob_pool_t *pool = &a->pages[i];
+        if (pool->state == OB_POOL_FREE) {
+            i++;
+            continue;
+        }
+        size_t n = pool->npages;
+        fn(pool, ctx);
+        i += n;
+    }
+}
+
+/* Visits every arena a heap owns. */
+void _ob_heap_for_each_arena(ob_heap_t *heap, void (*fn)(ob_arena_t *, void *),
+                             void *ctx)
+{
+    for (size_t b = next_bucket(heap, 0); b < OB_BUCKETS;
+         b = next_bucket(heap, b + 1)) {
+        ob_arena_t *a = heap->buckets[b];
+        while (a != NULL) {
+            ob_arena_t *next = a->next;
+            fn(a, ctx);
+            a = next;
+        }
+    }
+}

@@ -1,0 +1,117 @@
+/*
+ * The free paths other than the fast one (which is in alloc.c):
+ *  - NULL, huge blocks and pointers that are not ours (_ob_free_slow);
+ *  - a free by the owner that changes the pool's state, checked first
+ *    (_ob_free_checked);
+ *  - a free by another thread (_ob_free_remote): a lock-free push onto the
+ *    pool's remote list, or, if the owner asked to be notified because
+ *    the pool was full, onto the owner heap's delayed list.
+ */
+#include <string.h>
+
+#include "internal.h"
+
+static const char *describe_state(int state)
+{
+    switch (state) {
+    case OB_POOL_FREE:
+        return "the address is in obmalloc memory that holds no block "
+               "(freed twice, or never allocated)";
+    case OB_POOL_TAIL:
+        return "the address is inside a block, not at its start";
+    default:
+        return "the address is not the start of a block";
+    }
+}
+
+/* Is p the start of one of the pool's blocks?  Only fields that stay put
+ * while the pool lives are read: another thread may be the owner. */
+static bool is_block_start(const ob_pool_t *pool, const void *p)
+{
+    size_t offset = (size_t)((const char *)p - pool->start);
+    return offset < (size_t)pool->capacity * pool->block_size &&
+           offset % pool->block_size == 0;
+}
+
+OB_COLD static void invalid_free(int state, const void *p)
+{
+    if (state >= OB_POOL_ACTIVE)
+        state = -1;
+    _ob_fatal("invalid free", p, describe_state(state));
+}
+
+void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a, ob_pool_t *pool, void *p)
+{
+    int state = ob_pool_state(pool);
+    if (OB_UNLIKELY(state < OB_POOL_ACTIVE || !is_block_start(pool, p)))
+        invalid_free(state, p);
+    ob_block_t *b = p;
+    if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap) {
+        if (OB_UNLIKELY(b == pool->free || (char *)b >= pool->start +
+                                                   (size_t)pool->carved * pool->block_size))
+            _ob_fatal(b == pool->free ? "double free" : "invalid free", p,
+                      b == pool->free ? "the block is already at the head of its pool's free list"
+                                      : "the address is in a part of the pool never handed out");
+        _ob_free_block_local(heap, pool, b);
+        return;
+    }
+    _ob_free_remote(a, pool, b);
+}
+
+void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
+{
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    for (;;) {
+        if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFY) {
+            /* The pool is full and its owner waits for news: hand the block
+             * to the owner heap directly.  While NOTIFYING is set the owner
+             * cannot let go of the pool, so a->heap stays valid. */
+            if (!atomic_compare_exchange_weak_explicit(
+                    &pool->remote, &old,
+                    (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFYING,
+                    memory_order_acquire, memory_order_relaxed))
+                continue;
+            ob_heap_t *owner = atomic_load_explicit(&a->heap, memory_order_acquire);
+            uintptr_t head = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
+            do {
+                ob_block_set_next(b, (ob_block_t *)head);
+            } while (!atomic_compare_exchange_weak_explicit(
+                &owner->delayed, &head, (uintptr_t)b, memory_order_release,
+                memory_order_relaxed));
+            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+            while (!atomic_compare_exchange_weak_explicit(
+                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
+                memory_order_release, memory_order_relaxed)) {
+            }
+            return;
+        }
+        ob_block_set_next(b, (ob_block_t *)(old & ~(uintptr_t)OB_REMOTE_STATE));
+        if (atomic_compare_exchange_weak_explicit(
+                &pool->remote, &old, (uintptr_t)b | (old & OB_REMOTE_STATE),
+                memory_order_release, memory_order_relaxed))
+            return;
+    }
+}
+
+/* NULL, a huge block, or not ours. */
+void _ob_free_slow(void *p, uintptr_t entry)
+{
+    if (p == NULL)
+        return;
+    if (entry == 0)
+        _ob_fatal("invalid free", p, "the pointer was not allocated by obmalloc "
+                                     "(or its huge block was already freed)");
+    _ob_huge_free((ob_huge_t *)entry, p);
+}
+
+size_t _ob_usable_size_slow(const void *p, uintptr_t entry)
+{
+    if (p == NULL)
+        return 0;
+    if (entry == 0)
+        _ob_fatal("invalid pointer", p, "ob_usable_size of a pointer obmalloc did not allocate");
+    const ob_huge_t *h = (const ob_huge_t *)entry;
+    if (!h->live || (const char *)p != h->addr)
+        _ob_fatal("invalid pointer", p, "ob_usable_size of a freed or interior huge pointer");
+    return h->size;
+}

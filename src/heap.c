@@ -1,0 +1,437 @@
+/*
+ * Per-thread heaps.
+ *
+ * Each thread that allocates gets a heap: for every size class a list of
+ * pools with free blocks, whose head (current[c]) malloc takes blocks from
+ * without a lock or an atomic instruction, and the arenas those pools live
+ * in.  A thread's first allocation finds the static empty heap, whose every
+ * current[c] is a pool with no free block, so the ordinary "pool ran dry"
+ * slow path creates the real heap: the fast path needs no "is there a
+ * heap?" test.
+ *
+ * When a thread exits, its heap collects what other threads freed into it,
+ * gives back what is empty, and leaves the rest of its arenas on a global
+ * abandoned list; the next heap that needs pages adopts them.  The heap
+ * structure itself is recycled for the next thread.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
+
+ob_heap_t _ob_heap_empty = {
+    .current = {[0 ... OB_CLASSES - 1] = &_ob_empty_pool},
+};
+
+__thread ob_heap_t *_ob_tls_heap __attribute__((tls_model("initial-exec"))) =
+    &_ob_heap_empty;
+
+ob_lock_t _ob_heaps_lock = OB_LOCK_INIT;
+static ob_heap_t *heaps;      /* live heaps, via reg_next */
+static ob_heap_t *free_heaps; /* recycled structures      */
+
+#define OB_TICK_EVERY 64 /* slow-path events between clock reads */
+
+/* ---- pool lists ------------------------------------------------------- */
+
+static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
+{
+    ob_pool_list_t *list = &heap->pools[pool->size_class];
+    pool->prev = NULL;
+    pool->next = list->head;
+    if (list->head)
+        list->head->prev = pool;
+    else
+        list->tail = pool;
+    list->head = pool;
+    pool->on_list = 1;
+    heap->current[pool->size_class] = pool;
+}
+
+static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
+{
+    ob_pool_list_t *list = &heap->pools[pool->size_class];
+    if (pool->prev)
+        pool->prev->next = pool->next;
+    else
+        list->head = pool->next;
+    if (pool->next)
+        pool->next->prev = pool->prev;
+    else
+        list->tail = pool->prev;
+    pool->next = pool->prev = NULL;
+    pool->on_list = 0;
+    heap->current[pool->size_class] = list->head ? list->head : &_ob_empty_pool;
+}
+
+/* ---- creating heaps --------------------------------------------------- */
+
+ob_heap_t *_ob_heap_init_thread(void)
+{
+    ob_ensure_init();
+    ob_heap_t *heap = _ob_tls_heap;
+    if (heap->initialized)
+        return heap;
+    _ob_lock(&_ob_heaps_lock);
+    heap = free_heaps;
+    if (heap != NULL)
+        free_heaps = heap->reg_next;
+    _ob_unlock(&_ob_heaps_lock);
+    if (heap == NULL) {
+        heap = _ob_meta_alloc(sizeof(ob_heap_t));
+        if (heap == NULL)
+            return NULL;
+    }
+    memset(heap, 0, sizeof *heap);
+    for (unsigned c = 0; c < OB_CLASSES; c++)
+        heap->current[c] = &_ob_empty_pool;
+    heap->initialized = true;
+    heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
+    _ob_lock(&_ob_heaps_lock);
+    heap->reg_prev = NULL;
+    heap->reg_next = heaps;
+    if (heaps)
+        heaps->reg_prev = heap;
+    heaps = heap;
+    _ob_unlock(&_ob_heaps_lock);
+    _ob_tls_heap = heap;
+    _ob_os_thread_key_set(heap);
+    return heap;
+}
+
+/* ---- the malloc slow path --------------------------------------------- */
+
+static void maybe_tick(ob_heap_t *heap)
+{
+    if (++heap->slow_events % OB_TICK_EVERY)
+        return;
+    uint64_t now = _ob_os_now_ms();
+    if (now < heap->next_tick_ms)
+        return;
+    heap->next_tick_ms = now + _ob_options.purge_delay_ms;
+    _ob_heap_collect(heap, false);
+}
+
+static ob_pool_t *new_pool(ob_heap_t *heap, unsigned cls)
+{
+    bool zeroed;
+    ob_pool_t *pool = _ob_arena_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
+    if (pool == NULL)
+        return NULL;
+    _ob_pool_init(pool, cls, zeroed);
+    list_push_front(heap, pool);
+    return pool;
+}
+
+/* Called when heap->current[cls] has no free block.  Returns a block of
+ * class cls, or NULL with errno = ENOMEM. */
+void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
+{
+    if (OB_UNLIKELY(!heap->initialized)) {
+        heap = _ob_heap_init_thread();
+        if (heap == NULL)
+            goto oom;
+    }
+    maybe_tick(heap);
+    bool drained = false;
+    for (;;) {
+        ob_pool_t *pool = heap->pools[cls].head;
+        while (pool != NULL) {
+            if (pool->free != NULL || _ob_pool_collect_remote(pool) ||
+                _ob_pool_extend(pool))
+                goto pop;
+            /* Nothing left here: off the list until a block comes back. */
+            if (!_ob_pool_try_mark_full(pool))
+                continue; /* a remote free landed meanwhile */
+            ob_pool_t *next = pool->next;
+            list_remove(heap, pool);
+            ob_pool_set_state(pool, OB_POOL_FULL);
+            pool = next;
+        }
+        if (!drained &&
+            atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) {
+            drained = true;
+            _ob_heap_drain_delayed(heap);
+            continue;
+        }
+        if (new_pool(heap, cls) == NULL)
+            goto oom;
+        continue;
+    pop:;
+        ob_assert(pool == heap->pools[cls].head);
+        ob_block_t *b = pool->free;
+        pool->free = ob_block_next(b);
+        pool->used++;
+        return b;
+    }
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* One block alone in a run of pages starting at a multiple of `align`
+ * (a multiple of the page size): for alignments beyond a page. */
+void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
+{
+    if (!heap->initialized && (heap = _ob_heap_init_thread()) == NULL)
+        goto oom;
+    size_t npages = (size + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE;
+    bool zeroed;
+    ob_pool_t *pool = _ob_arena_alloc_span(heap, npages, align / OB_PAGE_SIZE, &zeroed);
+    if (pool == NULL)
+        goto oom;
+    pool->free = NULL;
+    pool->used = 1;
+    pool->carved = 1;
+    pool->capacity = 1;
+    pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
+    ob_pool_set_state(pool, OB_POOL_DEDICATED);
+    pool->size_class = 0;
+    pool->zeroed = zeroed;
+    pool->on_list = 0;
+    pool->next = pool->prev = NULL;
+    atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
+    return pool->start;
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ---- frees that change a pool's state (called by free.c) --------------- */
+
+static void release_pool(ob_heap_t *heap, ob_pool_t *pool)
+{
+    if (pool->on_list)
+        list_remove(heap, pool);
+    _ob_arena_free_span(heap, pool);
+}
+
+/* The pool just got a block back and was FULL or DEDICATED, or it has no
+ * live block left. */
+static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
+{
+    pool->zeroed = 0;
+    if (pool->state == OB_POOL_DEDICATED) {
+        release_pool(heap, pool);
+        return;
+    }
+    if (pool->state == OB_POOL_FULL) {
+        ob_pool_set_state(pool, OB_POOL_ACTIVE);
+        if (pool->used > 0 || pool->capacity == 1) {
+            /* LRU, as pymalloc: the pool that just got room is used next.
+             * The pool it displaces may have been kept only for being
+             * current: if it is empty, it goes now. */
+            list_push_front(heap, pool);
+            ob_pool_t *displaced = pool->next;
+            if (displaced != NULL && displaced->used == 0)
+                release_pool(heap, displaced);
+            return;
+        }
+    }
+    /* Empty.  The current pool stays, so that a malloc/free loop on one
+     * class does not take and give back pages each time; the purge tick
+     * releases it if it stays empty. */
+    if (pool->on_list && heap->pools[pool->size_class].head == pool)
+        return;
+    release_pool(heap, pool);
+}
+
+static void free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    ob_block_set_next(b, pool->free);
+    pool->free = b;
+    pool->used--;
+    if (pool->state != OB_POOL_ACTIVE || pool->used == 0)
+        free_local_slow(heap, pool);
+}
+
+/* A free by the owner that the fast path left to us. */
+void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    free_block_local(heap, pool, b);
+    maybe_tick(heap);
+}
+
+void _ob_heap_drain_delayed(ob_heap_t *heap)
+{
+    uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+    while (list != 0) {
+        ob_block_t *b = (ob_block_t *)list;
+        list = (uintptr_t)ob_block_next(b);
+        ob_arena_t *a = ob_arena_of(b);
+        free_block_local(heap, ob_pool_of(a, b), b);
+    }
+}
+
+/* ---- collection ------------------------------------------------------- */
+
+/* Takes in remote frees everywhere, releases empty pools, purges pages that
+ * stayed free for a tick, and trims the global caches.  `force`: purge
+ * everything now (ob_heap_collect, thread exit). */
+void _ob_heap_collect(ob_heap_t *heap, bool force)
+{
+    _ob_heap_drain_delayed(heap);
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        ob_pool_t *pool = heap->pools[c].head;
+        while (pool != NULL) {
+            ob_pool_t *next = pool->next;
+            _ob_pool_collect_remote(pool);
+            if (pool->used == 0)
+                release_pool(heap, pool);
+            pool = next;
+        }
+    }
+    _ob_arena_purge(heap, force);
+    if (force)
+        _ob_arena_release_empty(heap);
+    uint64_t now = _ob_os_now_ms();
+    _ob_arena_cache_trim(now, force);
+    _ob_huge_cache_trim(now, force);
+}
+
+/* ---- handing arenas over ---------------------------------------------- */
+
+static void adopt_pool(ob_pool_t *pool, void *ctx)
+{
+    ob_heap_t *heap = ctx;
+    pool->on_list = 0;
+    pool->next = pool->prev = NULL;
+    _ob_pool_collect_remote(pool);
+    if (pool->used == 0) {
+        _ob_arena_release_pages(pool);
+        return;
+    }
+    if (pool->state == OB_POOL_DEDICATED)
+        return; /* still wants NOTIFY: abandon cleared it */
+    bool full = pool->free == NULL && pool->carved == pool->capacity;
+    ob_pool_set_state(pool, OB_POOL_ACTIVE);
+    list_push_front(heap, pool);
+    (void)full; /* a full pool sits on the list until refill marks it */
+}
+
+static void renotify_dedicated(ob_pool_t *pool, void *ctx)
+{
+    (void)ctx;
+    if (pool->state == OB_POOL_DEDICATED && !_ob_pool_try_mark_full(pool)) {
+        /* A remote free came in after adopt_pool looked: it was the block. */
+        _ob_pool_collect_remote(pool);
+    }
+}
+
+/* Takes an abandoned arena into the heap.  Returns false if it turned out
+ * empty and was released instead. */
+bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a)
+{
+    atomic_store_explicit(&a->heap, heap, memory_order_release);
+    _ob_arena_for_each_pool(a, adopt_pool, heap);
+    _ob_arena_for_each_pool(a, renotify_dedicated, NULL);
+    if (a->nfree == OB_ARENA_USABLE_PAGES && heap->narenas > 0) {
+        _ob_arena_release_detached(a);
+        return false;
+    }
+    /* Dedicated pools whose block came back while we looked. */
+    size_t i = OB_ARENA_HEADER_PAGES;
+    while (i < OB_ARENA_PAGES) {
+        ob_pool_t *pool = &a->pages[i];
+        size_t n = pool->state == OB_POOL_FREE ? 1 : pool->npages;
+        if (pool->state == OB_POOL_DEDICATED && pool->used == 0)
+            _ob_arena_release_pages(pool);
+        i += n;
+    }
+    _ob_arena_insert(heap, a);
+    return true;
+}
+
+static void stop_notify(ob_pool_t *pool, void *ctx)
+{
+    (void)ctx;
+    _ob_pool_stop_notify(pool);
+}
+
+static void collect_for_exit(ob_pool_t *pool, void *ctx)
+{
+    (void)ctx;
+    _ob_pool_collect_remote(pool);
+    pool->on_list = 0;
+    pool->next = pool->prev = NULL;
+    if (pool->used == 0)
+        _ob_arena_release_pages(pool);
+}
+
+/* The thread is exiting: hand everything over and recycle the heap. */
+void _ob_heap_thread_exit(ob_heap_t *heap)
+{
+    if (heap == NULL || !heap->initialized)
+        return;
+    ob_arena_t *list = _ob_arena_detach_all(heap);
+    /* 1. No remote freer may still be heading for heap->delayed... */
+    for (ob_arena_t *a = list; a != NULL; a = a->next)
+        _ob_arena_for_each_pool(a, stop_notify, NULL);
+    /* 2. ...so what is on it now is all there will be. */
+    uintptr_t delayed = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+    while (delayed != 0) {
+        ob_block_t *b = (ob_block_t *)delayed;
+        delayed = (uintptr_t)ob_block_next(b);
+        ob_pool_t *pool = ob_pool_of(ob_arena_of(b), b);
+        ob_block_set_next(b, pool->free);
+        pool->free = b;
+        pool->used--;
+    }
+    /* 3. Give back what is empty; leave the rest for another thread. */
+    while (list != NULL) {
+        ob_arena_t *a = list;
+        list = a->next;
+        _ob_arena_for_each_pool(a, collect_for_exit, NULL);
+        _ob_arena_abandon(a);
+    }
+    uint64_t now = _ob_os_now_ms();
+    _ob_arena_cache_trim(now, false);
+    _ob_huge_cache_trim(now, false);
+
+    _ob_lock(&_ob_heaps_lock);
+    if (heap->reg_prev)
+        heap->reg_prev->reg_next = heap->reg_next;
+    else
+        heaps = heap->reg_next;
+    if (heap->reg_next)
+        heap->reg_next->reg_prev = heap->reg_prev;
+    heap->initialized = false;
+    heap->reg_next = free_heaps;
+    free_heaps = heap;
+    _ob_unlock(&_ob_heaps_lock);
+    _ob_tls_heap = &_ob_heap_empty;
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static void reset_notifying(ob_pool_t *pool, void *ctx)
+{
+    (void)ctx;
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFYING)
+        atomic_store_explicit(&pool->remote, (old & ~(uintptr_t)OB_REMOTE_STATE) |
+                                                 OB_REMOTE_NOTIFY,
+                              memory_order_relaxed);
+}
+
+static void reset_arena_notifying(ob_arena_t *a, void *ctx)
+{
+    _ob_arena_for_each_pool(a, reset_notifying, ctx);
+}
+
+/* In the child of fork only this thread lives.  A thread of the parent
+ * that was in the middle of notifying one of our pools never finishes:
+ * make the pool wait for a notification again.  The other threads' heaps
+ * are left as they are (their state may be mid-update); what they hold is
+ * never reused in the child, as with mimalloc. */
+void _ob_heap_after_fork_child(void)
+{
+    ob_heap_t *self = _ob_tls_heap;
+    if (self->initialized)
+        _ob_heap_for_each_arena(self, reset_arena_notifying, NULL);
+    heaps = self->initialized ? self : NULL;
+    if (self->initialized)
+        self->reg_next = self->reg_prev = NULL;
+}

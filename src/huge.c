@@ -1,0 +1,235 @@
+/*
+ * Huge blocks (above 1 MiB): each is its own mapping, starting on a 4 MiB
+ * granule so that the arena map can name it, with its descriptor out of
+ * line (in metadata memory), so the block's start is page aligned and no
+ * overflow can reach the descriptor.
+ *
+ * realloc moves the pages with mremap instead of copying them: in place
+ * when the address space after the block is free, else onto a new aligned
+ * reservation.  Freed huge blocks are kept for a purge delay (up to
+ * OBMALLOC_HUGE_CACHE bytes) and reused by the next huge request they fit,
+ * so that a loop allocating big buffers does not map, fault in and unmap
+ * the same memory every time, which is what glibc's dynamic mmap threshold
+ * also avoids.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "internal.h"
+
+ob_lock_t _ob_huge_lock = OB_LOCK_INIT;
+static ob_huge_t *live;   /* live blocks, via next/prev              */
+static ob_huge_t *cached; /* freed blocks kept mapped, newest first  */
+static size_t cached_bytes;
+static size_t live_count;
+
+size_t _ob_huge_live_count(void)
+{
+    return __atomic_load_n(&live_count, __ATOMIC_RELAXED);
+}
+
+static void unlink_from(ob_huge_t **list, ob_huge_t *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        *list = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    h->next = h->prev = NULL;
+}
+
+static void push_to(ob_huge_t **list, ob_huge_t *h)
+{
+    h->prev = NULL;
+    h->next = *list;
+    if (*list)
+        (*list)->prev = h;
+    *list = h;
+}
+
+static void destroy(ob_huge_t *h)
+{
+    _ob_map_clear((uintptr_t)h->addr, h->mapped);
+    _ob_os_unmap(h->addr, h->mapped);
+    _ob_meta_free(h, sizeof *h);
+}
+
+static size_t page_round(size_t size)
+{
+    return ob_align_up(size, _ob_os_page_size());
+}
+
+/* A cached mapping that fits `need` without wasting more than half. */
+static ob_huge_t *take_cached(size_t need, size_t align)
+{
+    ob_huge_t *best = NULL;
+    for (ob_huge_t *h = cached; h != NULL; h = h->next) {
+        if (h->mapped < need || h->mapped / 2 > need ||
+            ((uintptr_t)h->addr & (align - 1)) != 0)
+            continue;
+        if (best == NULL || h->mapped < best->mapped)
+            best = h;
+    }
+    if (best != NULL) {
+        unlink_from(&cached, best);
+        cached_bytes -= best->mapped;
+    }
+    return best;
+}
+
+void *_ob_huge_alloc(size_t size, size_t align, bool zero)
+{
+    size_t need = page_round(size);
+    if (align < OB_ARENA_SIZE)
+        align = OB_ARENA_SIZE;
+    _ob_lock(&_ob_huge_lock);
+    ob_huge_t *h = take_cached(need, align);
+    if (h != NULL) {
+        h->size = need;
+        h->live = true;
+        push_to(&live, h);
+        live_count++;
+    }
+    _ob_unlock(&_ob_huge_lock);
+    if (h != NULL) {
+        if (zero)
+            memset(h->addr, 0, need);
+        return h->addr;
+    }
+
+    h = _ob_meta_alloc(sizeof *h);
+    if (h == NULL)
+        goto oom;
+    char *addr = _ob_os_map(need, align);
+    if (addr == NULL) {
+        _ob_meta_free(h, sizeof *h);
+        goto oom;
+    }
+    *h = (ob_huge_t){.addr = addr, .size = need, .mapped = need, .live = true};
+    if (!_ob_map_set((uintptr_t)addr, need, (uintptr_t)h)) {
+        _ob_os_unmap(addr, need);
+        _ob_meta_free(h, sizeof *h);
+        goto oom;
+    }
+    _ob_lock(&_ob_huge_lock);
+    push_to(&live, h);
+    live_count++;
+    _ob_unlock(&_ob_huge_lock);
+    return addr;
+oom:
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Evicts cached blocks older than the purge delay (or all, or beyond the
+ * byte budget) into *out, to be destroyed after the lock is dropped. */
+static void evict_locked(uint64_t now_ms, bool all, ob_huge_t **out)
+{
+    ob_huge_t *h = cached;
+    while (h != NULL) {
+        ob_huge_t *next = h->next;
+        if (all || cached_bytes > _ob_options.huge_cache_bytes ||
+            now_ms - h->cached_at_ms >= _ob_options.purge_delay_ms) {
+            unlink_from(&cached, h);
+            cached_bytes -= h->mapped;
+            h->next = *out;
+            *out = h;
+        }
+        h = next;
+    }
+}
+
+static void destroy_list(ob_huge_t *list)
+{
+    while (list != NULL) {
+        ob_huge_t *next = list->next;
+        destroy(list);
+        list = next;
+    }
+}
+
+void _ob_huge_free(ob_huge_t *h, void *p)
+{
+    ob_huge_t *evicted = NULL;
+    _ob_lock(&_ob_huge_lock);
+    if (!h->live || (char *)p != h->addr) {
+        bool was_live = h->live;
+        _ob_unlock(&_ob_huge_lock);
+        if (!was_live)
+            _ob_fatal("double free", p, "the huge block was already freed");
+        _ob_fatal("invalid free", p, "the address is inside a huge block, not at its start");
+    }
+    h->live = false;
+    unlink_from(&live, h);
+    live_count--;
+    uint64_t now = _ob_os_now_ms();
+    if (h->mapped <= _ob_options.huge_cache_bytes) {
+        h->cached_at_ms = now;
+        push_to(&cached, h);
+        cached_bytes += h->mapped;
+        h = NULL;
+    }
+    evict_locked(now, false, &evicted);
+    _ob_unlock(&_ob_huge_lock);
+    if (h != NULL)
+        destroy(h);
+    destroy_list(evicted);
+}
+
+void _ob_huge_cache_trim(uint64_t now_ms, bool all)
+{
+    ob_huge_t *evicted = NULL;
+    _ob_lock(&_ob_huge_lock);
+    evict_locked(now_ms, all, &evicted);
+    _ob_unlock(&_ob_huge_lock);
+    destroy_list(evicted);
+}
+
+/* New size > OB_MAX_CLASS_SIZE.  The caller owns the block, so only the
+ * lists need the lock; the descriptor's fields are the caller's. */
+void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
+{
+    size_t need = page_round(size);
+    if (need <= h->mapped) {
+        if (need < h->mapped / 2) {
+            /* Give the tail back: whole granules past the block's end
+             * leave the map, the rest is just unmapped. */
+            size_t keep_granules = ob_align_up(need, OB_ARENA_SIZE);
+            if (keep_granules < h->mapped)
+                _ob_map_clear((uintptr_t)h->addr + keep_granules,
+                              h->mapped - keep_granules);
+            _ob_os_unmap(h->addr + need, h->mapped - need);
+            h->mapped = need;
+        }
+        h->size = need;
+        return p;
+    }
+    /* Grow where it stands if the address space after it is free.  (Any
+     * region of ours there would start on a granule inside the range and
+     * make mremap fail, so the map entries it then takes were nobody's.) */
+    if (_ob_os_try_grow(h->addr, h->mapped, need)) {
+        if (_ob_map_set((uintptr_t)h->addr, need, (uintptr_t)h)) {
+            h->mapped = h->size = need;
+            return p;
+        }
+        _ob_os_try_grow(h->addr, need, h->mapped);
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* Else move the pages to a fresh aligned reservation. */
+    char *dest = _ob_os_reserve(need, OB_ARENA_SIZE);
+    if (dest != NULL && _ob_map_set((uintptr_t)dest, need, (uintptr_t)h)) {
+        if (_ob_os_remap(h->addr, h->mapped, need, dest) != NULL) {
+            _ob_map_clear((uintptr_t)h->addr, h->mapped);
+            h->addr = dest;
+            h->mapped = h->size = need;
+            return dest;
+        }
+        _ob_map_clear((uintptr_t)dest, need);
+    }
+    if (dest != NULL)
+        _ob_os_unmap(dest, need);
+    errno = ENOMEM;
+    return NULL;
+}

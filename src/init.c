@@ -1,0 +1,207 @@
+/*
+ * Process-wide state: start-up, the metadata allocator, fork handling and
+ * the fatal-error report.
+ *
+ * Start-up runs once, from a constructor or from the first allocation,
+ * whichever comes first.  The parts the allocator needs (options, size
+ * classes, the free-list secret) are ready before anything that might call
+ * back into malloc (pthread_key_create, pthread_atfork), so a recursive
+ * call from the initialising thread finds a working allocator.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+uintptr_t _ob_secret;
+_Atomic int _ob_initialized;
+
+enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
+static _Atomic int init_state;
+static __thread bool init_on_this_thread;
+
+static void on_thread_exit(void *heap)
+{
+    _ob_heap_thread_exit(heap);
+}
+
+/* ---- fork ------------------------------------------------------------- */
+
+static ob_lock_t *const fork_locks[] = {
+    &_ob_heaps_lock, &_ob_abandon_lock, &_ob_huge_lock,
+    &_ob_cache_lock, &_ob_map_lock,     &_ob_meta_lock,
+};
+#define N_FORK_LOCKS (sizeof fork_locks / sizeof fork_locks[0])
+
+static void fork_prepare(void)
+{
+    for (size_t i = 0; i < N_FORK_LOCKS; i++)
+        _ob_lock(fork_locks[i]);
+}
+
+static void fork_parent(void)
+{
+    for (size_t i = N_FORK_LOCKS; i-- > 0;)
+        _ob_unlock(fork_locks[i]);
+}
+
+static void fork_child(void)
+{
+    for (size_t i = 0; i < N_FORK_LOCKS; i++)
+        _ob_lock_reset(fork_locks[i]);
+    _ob_heap_after_fork_child();
+}
+
+/* ---- start-up --------------------------------------------------------- */
+
+void _ob_init(void)
+{
+    int expected = INIT_NONE;
+    if (!atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
+        if (expected == INIT_DONE || init_on_this_thread)
+            return;
+        while (atomic_load(&init_state) != INIT_DONE)
+            __builtin_ia32_pause();
+        return;
+    }
+    init_on_this_thread = true;
+    _ob_options_init();
+    _ob_size_classes_init();
+    _ob_secret = _ob_os_random();
+    _ob_os_thread_key_init(on_thread_exit);
+    _ob_os_atfork(fork_prepare, fork_parent, fork_child);
+    atomic_store(&init_state, INIT_DONE);
+    atomic_store_explicit(&_ob_initialized, 1, memory_order_release);
+    init_on_this_thread = false;
+}
+
+__attribute__((constructor)) static void ob_constructor(void)
+{
+    _ob_init();
+}
+
+/* ---- metadata: heaps and huge descriptors ------------------------------ */
+
+/* A small allocator for obmalloc's own structures, out of the way of
+ * blocks: chunks mapped from the OS, cut into slots of a few fixed sizes,
+ * freed slots kept on per-size lists. */
+ob_lock_t _ob_meta_lock = OB_LOCK_INIT;
+
+#define META_CHUNK ((size_t)256 << 10)
+#define META_SIZES 8
+
+typedef struct meta_free {
+    struct meta_free *next;
+} meta_free_t;
+
+static struct {
+    size_t size;
+    meta_free_t *free;
+} meta_lists[META_SIZES];
+static char *meta_bump, *meta_end;
+
+void *_ob_meta_alloc(size_t size)
+{
+    size = ob_align_up(size, 64);
+    void *p = NULL;
+    _ob_lock(&_ob_meta_lock);
+    for (size_t i = 0; i < META_SIZES; i++) {
+        if (meta_lists[i].size == size && meta_lists[i].free != NULL) {
+            p = meta_lists[i].free;
+            meta_lists[i].free = meta_lists[i].free->next;
+            break;
+        }
+    }
+    if (p == NULL) {
+        if (meta_bump == NULL || (size_t)(meta_end - meta_bump) < size) {
+            size_t chunk = size > META_CHUNK ? ob_align_up(size, META_CHUNK) : META_CHUNK;
+            meta_bump = _ob_os_map(chunk, 0);
+            meta_end = meta_bump ? meta_bump + chunk : NULL;
+        }
+        if (meta_bump != NULL) {
+            p = meta_bump;
+            meta_bump += size;
+        }
+    }
+    _ob_unlock(&_ob_meta_lock);
+    if (p != NULL)
+        memset(p, 0, size);
+    return p;
+}
+
+void _ob_meta_free(void *p, size_t size)
+{
+    size = ob_align_up(size, 64);
+    _ob_lock(&_ob_meta_lock);
+    for (size_t i = 0; i < META_SIZES; i++) {
+        if (meta_lists[i].size == size || meta_lists[i].size == 0) {
+            meta_lists[i].size = size;
+            ((meta_free_t *)p)->next = meta_lists[i].free;
+            meta_lists[i].free = p;
+            break;
+        }
+    }
+    _ob_unlock(&_ob_meta_lock);
+}
+
+/* ---- reports ---------------------------------------------------------- */
+
+static size_t append(char *buf, size_t len, size_t cap, const char *s)
+{
+    while (*s && len + 1 < cap)
+        buf[len++] = *s++;
+    return len;
+}
+
+static size_t append_hex(char *buf, size_t len, size_t cap, uintptr_t x)
+{
+    char tmp[2 + 16 + 1] = "0x";
+    int n = 2;
+    for (int shift = 60; shift >= 0; shift -= 4) {
+        unsigned digit = (unsigned)(x >> shift) & 15;
+        if (digit || n > 2 || shift == 0)
+            tmp[n++] = "0123456789abcdef"[digit];
+    }
+    tmp[n] = 0;
+    return append(buf, len, cap, tmp);
+}
+
+/* One line naming the problem and the address, one with the details, then
+ * abort.  Written with write(2): the heap may be unusable. */
+void _ob_fatal(const char *problem, const void *p, const char *detail)
+{
+    char buf[512];
+    size_t n = 0;
+    n = append(buf, n, sizeof buf, "obmalloc: ");
+    n = append(buf, n, sizeof buf, problem);
+    n = append(buf, n, sizeof buf, " at address ");
+    n = append_hex(buf, n, sizeof buf, (uintptr_t)p);
+    n = append(buf, n, sizeof buf, "\nobmalloc: ");
+    n = append(buf, n, sizeof buf, detail);
+    n = append(buf, n, sizeof buf, "\n");
+    ssize_t ignored = write(STDERR_FILENO, buf, n);
+    (void)ignored;
+    abort();
+}
+
+void _ob_assert_fail(const char *cond, const char *file, int line)
+{
+    char detail[256];
+    size_t n = append(detail, 0, sizeof detail, cond);
+    n = append(detail, n, sizeof detail, " (");
+    n = append(detail, n, sizeof detail, file);
+    n = append(detail, n, sizeof detail, ":");
+    char digits[12];
+    int d = 0;
+    do {
+        digits[d++] = (char)('0' + line % 10);
+        line /= 10;
+    } while (line && d < 11);
+    while (d > 0 && n + 2 < sizeof detail)
+        detail[n++] = digits[--d];
+    n = append(detail, n, sizeof detail, ")");
+    detail[n] = 0;
+    _ob_fatal("internal assertion failed", NULL, detail);
+}

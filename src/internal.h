@@ -1,0 +1,423 @@
+/*
+ * obmalloc internals: the structures every part of the allocator shares.
+ *
+ *   arena (4 MiB, aligned to 4 MiB, owned by one heap)
+ *   +-----------+-----------+--------+--------+-----+--------+
+ *   | header    | header    | page 2 | page 3 | ... | page255|   16 KiB pages
+ *   | ob_arena_t: owner, bitmaps, one descriptor per page    |
+ *   +-----------+-----------+--------+--------+-----+--------+
+ *                            \_______ pool ______/
+ *   A pool is a run of 1..64 pages holding blocks of one size class:
+ *   [block][block][block]...[uncarved............][tail waste]
+ *
+ * Metadata (the arena header with the pool descriptors) lives at the start
+ * of the arena, below every block, so a block overflow cannot reach it.
+ * A pointer finds its arena by masking and its pool through the page
+ * descriptor; whether a pointer is ours at all is answered by the arena map
+ * (arena_map.c), which never reads memory obmalloc does not own.
+ *
+ * Ownership: an arena belongs to one heap (one thread).  Only the owner
+ * touches a pool's `free` list, counters and list links, without atomics.
+ * Other threads free into a pool through its atomic `remote` list.
+ * Full pools ask to be told when a remote free arrives (the NOTIFY state),
+ * and the first remote freer then hands its block to the owner heap's
+ * `delayed` list instead, so the owner notices the pool has room again.
+ */
+#ifndef OB_INTERNAL_H
+#define OB_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "obmalloc.h"
+
+#define OB_LIKELY(x) __builtin_expect(!!(x), 1)
+#define OB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define OB_NOINLINE __attribute__((noinline))
+#define OB_COLD __attribute__((cold, noinline))
+#define OB_INLINE static inline __attribute__((always_inline))
+#define OB_HIDDEN __attribute__((visibility("hidden")))
+
+#ifndef NDEBUG
+#define OB_DEBUG_ASSERTS 1
+#else
+#define OB_DEBUG_ASSERTS 0
+#endif
+#define ob_assert(cond)                                                     \
+    do {                                                                    \
+        if (OB_DEBUG_ASSERTS && OB_UNLIKELY(!(cond)))                       \
+            _ob_assert_fail(#cond, __FILE__, __LINE__);                     \
+    } while (0)
+
+/* ---- geometry --------------------------------------------------------- */
+
+#define OB_ALIGNMENT 16
+#define OB_PAGE_SHIFT 14 /* 16 KiB: pymalloc's pool size */
+#define OB_PAGE_SIZE ((size_t)1 << OB_PAGE_SHIFT)
+#define OB_ARENA_SHIFT 22 /* 4 MiB */
+#define OB_ARENA_SIZE ((size_t)1 << OB_ARENA_SHIFT)
+#define OB_ARENA_MASK (OB_ARENA_SIZE - 1)
+#define OB_ARENA_PAGES (OB_ARENA_SIZE / OB_PAGE_SIZE) /* 256 */
+#define OB_BITMAP_WORDS (OB_ARENA_PAGES / 64)
+
+/* ---- size classes (size_class.c) -------------------------------------- */
+
+#define OB_SMALL_MAX 512                  /* 16-byte steps up to here */
+#define OB_SMALL_CLASSES (OB_SMALL_MAX / OB_ALIGNMENT) /* 32 */
+#define OB_STEPS_PER_DOUBLING 4           /* geometric classes above */
+#define OB_MAX_CLASS_SIZE ((size_t)1 << 20) /* 1 MiB; larger are huge */
+#define OB_CLASSES (OB_SMALL_CLASSES + 11 * OB_STEPS_PER_DOUBLING) /* 76 */
+#define OB_MAX_POOL_PAGES 64
+
+typedef struct ob_class_info {
+    uint32_t block_size; /* bytes per block                           */
+    uint16_t pages;      /* pages per pool                            */
+    uint16_t capacity;   /* blocks per pool = pages*PAGE / block_size */
+} ob_class_info_t;
+
+extern OB_HIDDEN ob_class_info_t _ob_classes[OB_CLASSES];
+
+/* Size (1..OB_MAX_CLASS_SIZE) to class: 16-byte steps up to 512, then
+ * OB_STEPS_PER_DOUBLING classes per power of two. */
+OB_INLINE unsigned ob_size_class(size_t size)
+{
+    if (OB_LIKELY(size <= OB_SMALL_MAX))
+        return (unsigned)((size - 1) >> 4);
+    size_t s = size - 1;
+    unsigned e = 63u - (unsigned)__builtin_clzll(s); /* 2^e <= s */
+    return OB_SMALL_CLASSES + ((e - 9) << 2) + (unsigned)((s >> (e - 2)) & 3);
+}
+
+OB_HIDDEN void _ob_size_classes_init(void);
+
+/* ---- blocks and free lists -------------------------------------------- */
+
+/* A free block's first word links it into a list.  Links are stored
+ * encoded (xor with a per-process secret and the link's own address, as
+ * glibc's safe-linking does), so a use-after-free write cannot make malloc
+ * hand out an arbitrary address without being noticed. */
+typedef struct ob_block {
+    uintptr_t next_encoded;
+} ob_block_t;
+
+extern OB_HIDDEN uintptr_t _ob_secret;
+
+OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
+{
+    return (ob_block_t *)(b->next_encoded ^ _ob_secret ^ ((uintptr_t)b >> 4));
+}
+OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
+{
+    b->next_encoded = (uintptr_t)next ^ _ob_secret ^ ((uintptr_t)b >> 4);
+}
+
+/* ---- pools ------------------------------------------------------------ */
+
+enum ob_pool_state {
+    OB_POOL_FREE = 0,   /* page not in any pool (or an arena header page) */
+    OB_POOL_TAIL,       /* non-first page of a pool: see head_offset      */
+    OB_POOL_ACTIVE,     /* on its heap's list for its class               */
+    OB_POOL_FULL,       /* no free block; off every list; wants NOTIFY    */
+    OB_POOL_DEDICATED,  /* one over-aligned block; off every list         */
+};
+
+/* pool->remote: a list of blocks freed by other threads (16-aligned, so the
+ * low bits are free) plus the notification state in the low two bits. */
+#define OB_REMOTE_NONE 0u      /* plain remote frees                      */
+#define OB_REMOTE_NOTIFY 1u    /* owner wants the next remote free        */
+#define OB_REMOTE_NOTIFYING 2u /* a freer is handing a block to the owner */
+#define OB_REMOTE_STATE 3u
+
+struct ob_heap;
+
+/* One descriptor per arena page; only a pool's first page's is live.
+ *
+ * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool):
+ *   carved <= capacity
+ *   used + length(free) == carved           (remote-pending blocks count as used)
+ *   FULL      => free == NULL && carved == capacity
+ *   used == 0 => the pool holds no live block and may be released
+ * For every page i of a pool starting at page h: pages[i].head_offset == i - h.
+ */
+typedef struct ob_pool {
+    ob_block_t *free;    /* blocks ready to hand out (owner only)          */
+    uint32_t used;       /* blocks handed out and not yet freed locally    */
+    uint32_t carved;     /* blocks carved from the pool so far             */
+    uint32_t capacity;   /* blocks the pool can hold                       */
+    uint32_t block_size; /* bytes per block                                */
+    uint8_t state;       /* enum ob_pool_state                             */
+    uint8_t size_class;  /* index into _ob_classes (DEDICATED: unused)     */
+    uint8_t zeroed;      /* uncarved memory is known to be zero            */
+    uint8_t on_list;     /* linked into heap->pools[size_class]            */
+    uint16_t npages;     /* pages in the pool                              */
+    uint16_t head_offset;
+    struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
+    _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
+    char *start;                 /* first block                            */
+} ob_pool_t;
+
+_Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
+
+/* ---- arenas ----------------------------------------------------------- */
+
+/* Invariants:
+ *   popcount(used_map) == OB_ARENA_PAGES - nfree
+ *   header pages are always set in used_map
+ *   dirty_map: pages that may hold non-zero data (set when a pool takes a
+ *              page, cleared when a free page is purged)
+ *   recent_map ⊆ ~used_map ∩ dirty_map: freed since the last purge tick
+ */
+typedef struct ob_arena {
+    _Atomic(struct ob_heap *) heap;   /* owner; NULL while abandoned      */
+    struct ob_arena *next, *prev;     /* owner's bucket, or global lists  */
+    uint32_t nfree;                   /* free pages                       */
+    uint32_t bucket;                  /* which heap bucket it is in       */
+    uint64_t used_map[OB_BITMAP_WORDS];
+    uint64_t dirty_map[OB_BITMAP_WORDS];
+    uint64_t recent_map[OB_BITMAP_WORDS];
+    uint64_t cached_at_ms;            /* when it entered the spare cache  */
+    uint64_t _pad[3];
+    ob_pool_t pages[OB_ARENA_PAGES];
+} ob_arena_t;
+
+#define OB_ARENA_HEADER_PAGES                                               \
+    ((sizeof(ob_arena_t) + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE)
+#define OB_ARENA_USABLE_PAGES (OB_ARENA_PAGES - OB_ARENA_HEADER_PAGES)
+
+/* Other threads read a pool's state (to validate a free) while its owner
+ * may change it between ACTIVE and FULL: relaxed atomics, plain moves on
+ * x86, keep that well-defined. */
+OB_INLINE int ob_pool_state(const ob_pool_t *pool)
+{
+    return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
+}
+OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
+{
+    __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
+}
+
+OB_INLINE ob_arena_t *ob_arena_of(const void *p)
+{
+    return (ob_arena_t *)((uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK);
+}
+
+OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
+{
+    return &a->pages[((uintptr_t)p & OB_ARENA_MASK) >> OB_PAGE_SHIFT];
+}
+
+OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
+{
+    ob_pool_t *page = ob_page_of(a, p);
+    return page - page->head_offset;
+}
+
+OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
+{
+    return ob_arena_of(pool);
+}
+
+/* ---- heaps (heap.c) --------------------------------------------------- */
+
+typedef struct ob_pool_list {
+    ob_pool_t *head, *tail;
+} ob_pool_list_t;
+
+#define OB_BUCKETS (OB_ARENA_PAGES + 1) /* arenas by number of free pages */
+#define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
+
+typedef struct ob_heap {
+    /* current[c]: the pool malloc takes class c blocks from (the head of
+     * pools[c]), or &_ob_empty_pool; it never is NULL. */
+    ob_pool_t *current[OB_CLASSES];
+    ob_pool_list_t pools[OB_CLASSES];
+    _Atomic uintptr_t delayed; /* blocks from notified full pools */
+    ob_arena_t *buckets[OB_BUCKETS]; /* owned arenas by nfree            */
+    uint64_t bucket_nonempty[OB_BUCKET_WORDS];
+    size_t narenas;
+    uint64_t next_tick_ms;
+    uint32_t slow_events;
+    bool initialized;
+    struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
+} ob_heap_t;
+
+extern OB_HIDDEN ob_pool_t _ob_empty_pool;
+extern OB_HIDDEN ob_heap_t _ob_heap_empty;
+extern OB_HIDDEN __thread ob_heap_t *_ob_tls_heap
+    __attribute__((tls_model("initial-exec")));
+
+OB_INLINE ob_heap_t *ob_heap_get(void) { return _ob_tls_heap; }
+
+OB_HIDDEN ob_heap_t *_ob_heap_init_thread(void);
+OB_HIDDEN void *_ob_heap_refill(ob_heap_t *heap, unsigned cls);
+OB_HIDDEN void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size,
+                                         size_t align);
+OB_HIDDEN void _ob_heap_drain_delayed(ob_heap_t *heap);
+OB_HIDDEN void _ob_heap_collect(ob_heap_t *heap, bool force);
+OB_HIDDEN void _ob_heap_thread_exit(ob_heap_t *heap);
+OB_HIDDEN bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a);
+OB_HIDDEN void _ob_heap_after_fork_child(void);
+
+/* ---- pools (pool.c) --------------------------------------------------- */
+
+OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
+OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
+OB_HIDDEN uint32_t _ob_pool_collect_remote(ob_pool_t *pool);
+OB_HIDDEN bool _ob_pool_try_mark_full(ob_pool_t *pool);
+OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);
+
+/* ---- arenas (arena.c) ------------------------------------------------- */
+
+OB_HIDDEN ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
+                                          size_t align_pages, bool *zeroed);
+OB_HIDDEN void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool);
+OB_HIDDEN void _ob_arena_purge(ob_heap_t *heap, bool all);
+OB_HIDDEN void _ob_arena_release_empty(ob_heap_t *heap);
+OB_HIDDEN void _ob_arena_abandon_all(ob_heap_t *heap);
+OB_HIDDEN ob_arena_t *_ob_arena_take_abandoned(void);
+OB_HIDDEN bool _ob_arena_release_pages(ob_pool_t *pool);
+OB_HIDDEN ob_arena_t *_ob_arena_detach_all(ob_heap_t *heap);
+OB_HIDDEN void _ob_arena_abandon(ob_arena_t *a);
+OB_HIDDEN void _ob_arena_release_detached(ob_arena_t *a);
+OB_HIDDEN void _ob_arena_for_each_pool(ob_arena_t *a,
+                                       void (*fn)(ob_pool_t *, void *),
+                                       void *ctx);
+OB_HIDDEN void _ob_heap_for_each_arena(ob_heap_t *heap,
+                                       void (*fn)(ob_arena_t *, void *),
+                                       void *ctx);
+OB_HIDDEN void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a);
+OB_HIDDEN void _ob_arena_cache_trim(uint64_t now_ms, bool all);
+OB_HIDDEN size_t _ob_arenas_mapped(void);
+
+/* ---- the arena map (arena_map.c) -------------------------------------- */
+
+/* Entries: (arena address | OB_MAP_ARENA), or an ob_huge_t pointer. */
+#define OB_MAP_ARENA 1u
+#define OB_MAP_BITS (48 - OB_ARENA_SHIFT) /* 26 */
+#define OB_MAP_LEAF_BITS 13
+#define OB_MAP_ROOT_SIZE ((size_t)1 << (OB_MAP_BITS - OB_MAP_LEAF_BITS))
+#define OB_MAP_LEAF_SIZE ((size_t)1 << OB_MAP_LEAF_BITS)
+
+typedef struct ob_map_leaf {
+    _Atomic uintptr_t entry[OB_MAP_LEAF_SIZE];
+} ob_map_leaf_t;
+
+extern OB_HIDDEN _Atomic(ob_map_leaf_t *) _ob_map_root[OB_MAP_ROOT_SIZE];
+
+/* 0 if p is not in memory obmalloc mapped.  Reads only the map itself. */
+OB_INLINE uintptr_t ob_map_lookup(const void *p)
+{
+    uintptr_t granule = (uintptr_t)p >> OB_ARENA_SHIFT;
+    if (OB_UNLIKELY(granule >> OB_MAP_BITS))
+        return 0;
+    ob_map_leaf_t *leaf = atomic_load_explicit(
+        &_ob_map_root[granule >> OB_MAP_LEAF_BITS], memory_order_acquire);
+    if (OB_UNLIKELY(leaf == NULL))
+        return 0;
+    return atomic_load_explicit(&leaf->entry[granule & (OB_MAP_LEAF_SIZE - 1)],
+                                memory_order_relaxed);
+}
+OB_HIDDEN bool _ob_map_set(uintptr_t start, size_t size, uintptr_t entry);
+OB_HIDDEN void _ob_map_clear(uintptr_t start, size_t size);
+
+/* ---- huge blocks (huge.c) --------------------------------------------- */
+
+typedef struct ob_huge {
+    char *addr;         /* the block: start of the mapping, granule aligned */
+    size_t size;        /* usable bytes (page multiple)                     */
+    size_t mapped;      /* bytes mapped (>= size)                           */
+    struct ob_huge *next, *prev; /* live or cached list                     */
+    uint64_t cached_at_ms;
+    bool live;
+} ob_huge_t;
+
+OB_HIDDEN void *_ob_huge_alloc(size_t size, size_t align, bool zero);
+OB_HIDDEN void _ob_huge_free(ob_huge_t *h, void *p);
+OB_HIDDEN void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size);
+OB_HIDDEN void _ob_huge_cache_trim(uint64_t now_ms, bool all);
+OB_HIDDEN size_t _ob_huge_live_count(void);
+
+/* ---- frees (free.c) --------------------------------------------------- */
+
+OB_HIDDEN void _ob_free_slow(void *p, uintptr_t entry);
+OB_HIDDEN void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a,
+                                ob_pool_t *pool, void *p);
+OB_HIDDEN void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
+OB_HIDDEN void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool,
+                                    ob_block_t *b);
+OB_HIDDEN size_t _ob_usable_size_slow(const void *p, uintptr_t entry);
+
+/* ---- the OS (os.c): the only file that calls mmap, madvise, pthread --- */
+
+typedef struct ob_lock {
+    _Atomic int state;
+} ob_lock_t;
+#define OB_LOCK_INIT {0}
+
+OB_HIDDEN void *_ob_os_map(size_t size, size_t align);
+OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
+OB_HIDDEN void _ob_os_unmap(void *p, size_t size);
+OB_HIDDEN void _ob_os_purge(void *p, size_t size);
+OB_HIDDEN void *_ob_os_remap(void *old, size_t old_size, size_t new_size,
+                             void *fixed_at);
+OB_HIDDEN bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size);
+OB_HIDDEN uint64_t _ob_os_now_ms(void);
+OB_HIDDEN uintptr_t _ob_os_random(void);
+OB_HIDDEN void _ob_lock(ob_lock_t *l);
+OB_HIDDEN void _ob_unlock(ob_lock_t *l);
+OB_HIDDEN void _ob_lock_reset(ob_lock_t *l);
+OB_HIDDEN void _ob_os_thread_key_init(void (*on_exit)(void *));
+OB_HIDDEN void _ob_os_thread_key_set(void *value);
+OB_HIDDEN void _ob_os_atfork(void (*prepare)(void), void (*parent)(void),
+                             void (*child)(void));
+OB_HIDDEN size_t _ob_os_page_size(void);
+
+/* ---- process state (init.c) ------------------------------------------- */
+
+OB_HIDDEN void _ob_init(void);
+extern OB_HIDDEN _Atomic int _ob_initialized;
+OB_INLINE void ob_ensure_init(void)
+{
+    if (OB_UNLIKELY(!atomic_load_explicit(&_ob_initialized,
+                                          memory_order_acquire)))
+        _ob_init();
+}
+OB_HIDDEN void _ob_meta_init(void);
+OB_HIDDEN void *_ob_meta_alloc(size_t size);
+OB_HIDDEN void _ob_meta_free(void *p, size_t size);
+
+/* Global locks, in the order they may be nested (and taken at fork). */
+extern OB_HIDDEN ob_lock_t _ob_heaps_lock;    /* heap registry          */
+extern OB_HIDDEN ob_lock_t _ob_abandon_lock;  /* abandoned arenas       */
+extern OB_HIDDEN ob_lock_t _ob_huge_lock;     /* huge blocks and cache  */
+extern OB_HIDDEN ob_lock_t _ob_cache_lock;    /* spare arena cache      */
+extern OB_HIDDEN ob_lock_t _ob_map_lock;      /* arena map nodes        */
+extern OB_HIDDEN ob_lock_t _ob_meta_lock;     /* metadata allocator     */
+
+/* Options (options.c), read at init from OBMALLOC_* without allocating. */
+typedef struct ob_options {
+    uint64_t purge_delay_ms; /* OBMALLOC_PURGE_DELAY: empty pages go back
+                                to the OS after this long (default 10)   */
+    size_t arena_cache;      /* OBMALLOC_ARENA_CACHE: spare empty arenas
+                                kept mapped (default 2)                  */
+    size_t huge_cache_bytes; /* OBMALLOC_HUGE_CACHE: bytes of freed huge
+                                blocks kept for reuse (default 64 MiB)   */
+} ob_options_t;
+extern OB_HIDDEN ob_options_t _ob_options;
+OB_HIDDEN void _ob_options_init(void);
+
+/* ---- reports ---------------------------------------------------------- */
+
+OB_HIDDEN _Noreturn void _ob_fatal(const char *problem, const void *p,
+                                   const char *detail);
+OB_HIDDEN _Noreturn void _ob_assert_fail(const char *cond, const char *file,
+                                         int line);
+
+/* ---- small helpers ---------------------------------------------------- */
+
+OB_INLINE size_t ob_align_up(size_t x, size_t a) { return (x + a - 1) & ~(a - 1); }
+OB_INLINE bool ob_is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+#endif /* OB_INTERNAL_H */

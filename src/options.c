@@ -1,0 +1,56 @@
+/*
+ * Runtime options, from OBMALLOC_* environment variables.  Read once at
+ * start-up with getenv and a hand-written parser: nothing here allocates,
+ * since it runs inside the first malloc of the process.
+ *
+ *   OBMALLOC_PURGE_DELAY=ms    free pages go back to the OS after this long
+ *                              (default 10; 0 purges at every tick)
+ *   OBMALLOC_ARENA_CACHE=n     empty arenas kept mapped as spares (default 2)
+ *   OBMALLOC_HUGE_CACHE=bytes  freed huge blocks kept for reuse (default 64M;
+ *                              suffixes k, m, g)
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+ob_options_t _ob_options = {
+    .purge_delay_ms = 10,
+    .arena_cache = 2,
+    .huge_cache_bytes = (size_t)64 << 20,
+};
+
+/* Parses a decimal number with an optional k/m/g suffix; false if the text
+ * is not one. */
+static bool parse_size(const char *s, uint64_t *out)
+{
+    if (s == NULL || *s == 0)
+        return false;
+    uint64_t v = 0;
+    for (; *s >= '0' && *s <= '9'; s++) {
+        if (v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*s - '0');
+    }
+    unsigned shift = 0;
+    switch (*s) {
+    case 'k': case 'K': shift = 10; s++; break;
+    case 'm': case 'M': shift = 20; s++; break;
+    case 'g': case 'G': shift = 30; s++; break;
+    default: break;
+    }
+    if (*s != 0 || (shift && v > (UINT64_MAX >> shift)))
+        return false;
+    *out = v << shift;
+    return true;
+}
+
+void _ob_options_init(void)
+{
+    uint64_t v;
+    if (parse_size(getenv("OBMALLOC_PURGE_DELAY"), &v))
+        _ob_options.purge_delay_ms = v;
+    if (parse_size(getenv("OBMALLOC_ARENA_CACHE"), &v))
+        _ob_options.arena_cache = (size_t)v;
+    if (parse_size(getenv("OBMALLOC_HUGE_CACHE"), &v))
+        _ob_options.huge_cache_bytes = (size_t)v;
+}

@@ -1,0 +1,219 @@
+/*
+ * The platform layer: every call to mmap, munmap, madvise, mremap, futex,
+ * clock and pthread goes through here, so the rest of obmalloc is plain C.
+ * None of these functions allocates memory, and each keeps errno as it was
+ * (free() must not change errno, and these run inside free()).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/auxv.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+/* mmap never returns memory above this: the arena map covers 48 bits. */
+#define OB_ADDRESS_LIMIT ((uintptr_t)1 << 48)
+
+size_t _ob_os_page_size(void)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+static void *map_anonymous(size_t size, int prot)
+{
+    void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if ((uintptr_t)p + size > OB_ADDRESS_LIMIT) {
+        munmap(p, size);
+        return NULL;
+    }
+    return p;
+}
+
+/* Maps `size` bytes at an address aligned to `align` (a power of two, at
+ * least a page), by mapping more and trimming both ends. */
+static void *map_aligned(size_t size, size_t align, int prot)
+{
+    if (align <= _ob_os_page_size())
+        return map_anonymous(size, prot);
+    if (size + align < size)
+        return NULL;
+    /* Try the cheap way first: a plain map that happens to be aligned. */
+    char *p = map_anonymous(size, prot);
+    if (p == NULL || ((uintptr_t)p & (align - 1)) == 0)
+        return p;
+    munmap(p, size);
+    p = map_anonymous(size + align, prot);
+    if (p == NULL)
+        return NULL;
+    char *aligned = (char *)ob_align_up((uintptr_t)p, align);
+    size_t head = (size_t)(aligned - p);
+    size_t tail = align - head;
+    if (head)
+        munmap(p, head);
+    if (tail)
+        munmap(aligned + size, tail);
+    return aligned;
+}
+
+void *_ob_os_map(size_t size, size_t align)
+{
+    int saved = errno;
+    void *p = map_aligned(size, align, PROT_READ | PROT_WRITE);
+    errno = saved;
+    return p;
+}
+
+/* Address space only (PROT_NONE): a landing place for _ob_os_remap. */
+void *_ob_os_reserve(size_t size, size_t align)
+{
+    int saved = errno;
+    void *p = map_aligned(size, align, PROT_NONE);
+    errno = saved;
+    return p;
+}
+
+void _ob_os_unmap(void *p, size_t size)
+{
+    int saved = errno;
+    if (munmap(p, size) != 0)
+        _ob_fatal("munmap failed", p, "the OS refused to unmap obmalloc memory");
+    errno = saved;
+}
+
+/* Gives the pages back: they read as zero afterwards. */
+void _ob_os_purge(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_DONTNEED);
+    errno = saved;
+}
+
+/* Moves a mapping to `fixed_at` (a reservation of new_size bytes), letting
+ * the kernel carry the pages over instead of copying them. */
+void *_ob_os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at)
+{
+    int saved = errno;
+    void *p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
+                     fixed_at);
+    errno = saved;
+    return p == MAP_FAILED ? NULL : p;
+}
+
+/* Grows or shrinks a mapping where it stands; false if it cannot grow. */
+bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size)
+{
+    int saved = errno;
+    void *q = mremap(p, old_size, new_size, 0);
+    errno = saved;
+    return q != MAP_FAILED;
+}
+
+uint64_t _ob_os_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Entropy for the free-list secret, without allocating or blocking: the
+ * 16 random bytes the kernel gives every process (AT_RANDOM), mixed with
+ * the clock and an address (ASLR). */
+uintptr_t _ob_os_random(void)
+{
+    uintptr_t x = 0;
+    const unsigned char *r = (const unsigned char *)getauxval(AT_RANDOM);
+    if (r != NULL)
+        for (int i = 0; i < 8; i++)
+            x = (x << 8) | r[8 + i];
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    x ^= (uintptr_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull;
+    x ^= (uintptr_t)&x;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    return x | 1;
+}
+
+/* ---- locks: a futex mutex (0 free, 1 held, 2 held with waiters) ------- */
+
+static long futex(_Atomic int *addr, int op, int val)
+{
+    return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
+}
+
+void _ob_lock(ob_lock_t *l)
+{
+    int expected = 0;
+    if (OB_LIKELY(atomic_compare_exchange_strong_explicit(
+            &l->state, &expected, 1, memory_order_acquire, memory_order_relaxed)))
+        return;
+    int saved = errno;
+    for (int spin = 0; spin < 100; spin++) {
+        expected = 0;
+        if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
+            atomic_compare_exchange_weak_explicit(&l->state, &expected, 1,
+                                                  memory_order_acquire,
+                                                  memory_order_relaxed)) {
+            errno = saved;
+            return;
+        }
+        __builtin_ia32_pause();
+    }
+    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
+        futex(&l->state, FUTEX_WAIT_PRIVATE, 2);
+    errno = saved;
+}
+
+void _ob_unlock(ob_lock_t *l)
+{
+    if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2) {
+        int saved = errno;
+        futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
+        errno = saved;
+    }
+}
+
+/* In a fork child, the only thread left owns every lock it took in the
+ * prepare handler: start them afresh. */
+void _ob_lock_reset(ob_lock_t *l)
+{
+    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+}
+
+/* ---- threads ---------------------------------------------------------- */
+
+static pthread_key_t thread_key;
+
+/* The key's destructor runs when a thread with a heap exits.  Keys created
+ * early in the process live in glibc's static per-thread block, so
+ * pthread_setspecific does not allocate. */
+void _ob_os_thread_key_init(void (*on_exit)(void *))
+{
+    if (pthread_key_create(&thread_key, on_exit) != 0)
+        _ob_fatal("pthread_key_create failed", NULL,
+                  "cannot learn when threads exit");
+}
+
+void _ob_os_thread_key_set(void *value)
+{
+    pthread_setspecific(thread_key, value);
+}
+
+void _ob_os_atfork(void (*prepare)(void), void (*parent)(void),
+                   void (*child)(void))
+{
+    pthread_atfork(prepare, parent, child);
+}

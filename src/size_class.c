@@ -1,0 +1,74 @@
+/*
+ * Size classes.
+ *
+ * Small: 1..512 bytes in 16-byte steps (32 classes), as pymalloc: every
+ * block is 16-byte aligned and no request wastes more than 15 bytes.
+ *
+ * Medium and large: 513 bytes .. 1 MiB in geometric steps, four per
+ * doubling (640, 768, 896, 1024, 1280, ...): 44 classes.  A request just
+ * above a class boundary wastes at most a quarter of the request (20% of
+ * the block); averaged over sizes the waste is about 10%.
+ *
+ * Above 1 MiB a block is "huge": its own mapping (huge.c).
+ *
+ * Each class's pool is a run of 16 KiB pages.  Small classes take one page
+ * (pymalloc's pool).  Larger classes take the fewest pages that hold at
+ * least OB_MIN_BLOCKS blocks while losing at most 1/32 of the pool to the
+ * tail that no block fits; classes too big for that take one block per
+ * pool, rounded up to whole pages.  The chosen figures are printed by
+ * tools/classes (and in docs/DESIGN.md).
+ */
+#include "internal.h"
+
+#define OB_MIN_BLOCKS 8
+
+ob_class_info_t _ob_classes[OB_CLASSES];
+
+static size_t class_block_size(unsigned c)
+{
+    if (c < OB_SMALL_CLASSES)
+        return (size_t)(c + 1) * OB_ALIGNMENT;
+    unsigned k = c - OB_SMALL_CLASSES;
+    unsigned e = 9 + k / OB_STEPS_PER_DOUBLING;
+    return ((size_t)1 << e) + (size_t)(k % OB_STEPS_PER_DOUBLING + 1) *
+                                  ((size_t)1 << (e - 2));
+}
+
+static unsigned class_pages(size_t block_size)
+{
+    if (block_size <= OB_SMALL_MAX)
+        return 1;
+    unsigned min_pages = (unsigned)((block_size + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE);
+    for (unsigned pages = min_pages; pages <= 16; pages++) {
+        size_t bytes = pages * OB_PAGE_SIZE;
+        size_t blocks = bytes / block_size;
+        size_t waste = bytes - blocks * block_size;
+        if (blocks >= OB_MIN_BLOCKS && waste * 32 <= bytes)
+            return pages;
+    }
+    /* Few blocks fit however we slice it: take the span (up to 16 pages,
+     * or the minimum) that wastes the smallest fraction. */
+    unsigned best = min_pages;
+    double best_waste = 1.0;
+    unsigned limit = min_pages > 16 ? min_pages : 16;
+    for (unsigned pages = min_pages; pages <= limit; pages++) {
+        size_t bytes = pages * OB_PAGE_SIZE;
+        double waste = (double)(bytes % block_size) / (double)bytes;
+        if (waste + 1e-9 < best_waste) {
+            best_waste = waste;
+            best = pages;
+        }
+    }
+    return best;
+}
+
+void _ob_size_classes_init(void)
+{
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        size_t bs = class_block_size(c);
+        unsigned pages = class_pages(bs);
+        _ob_classes[c].block_size = (uint32_t)bs;
+        _ob_classes[c].pages = (uint16_t)pages;
+        _ob_classes[c].capacity = (uint16_t)(pages * OB_PAGE_SIZE / bs);
+    }
+}

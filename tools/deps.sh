@@ -1,0 +1,29 @@
+#!/bin/sh
+# Checks for what `make`, `make test` and `make run` need; on a Debian
+# machine where we are root, installs what is missing with apt-get, else
+# says exactly what to install.
+set -e
+need_cmd() { command -v "$1" >/dev/null 2>&1; }
+missing=""
+need_cmd cmake || missing="$missing cmake"
+need_cmd gcc || missing="$missing gcc"
+need_cmd g++ || missing="$missing g++"
+need_cmd make || missing="$missing make"
+need_cmd valgrind || missing="$missing valgrind"
+need_cmd python3 || missing="$missing python3"
+# The sanitizer runtimes ship with gcc on Debian; check the ones the tests use.
+for lib in libasan.so libubsan.so libtsan.so; do
+  gcc -print-file-name=$lib | grep -q / || missing="$missing gcc"
+done
+missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
+[ -z "$(echo $missing | tr -d ' ')" ] && exit 0
+if [ "$(id -u)" = 0 ] && need_cmd apt-get; then
+  echo "obmalloc: installing missing tools:$missing" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq $missing >/dev/null
+  exit 0
+fi
+echo "obmalloc: missing tools:$missing" >&2
+echo "obmalloc: install them with: sudo apt-get install$missing" >&2
+exit 1
