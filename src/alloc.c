@@ -152,7 +152,9 @@ void *ob_calloc(size_t n, size_t size)
     /* A block alone in pages that were never used (or were purged) is
      * already zero: skip the memset that would fault every page in. */
     ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
-    if (!(pool->zeroed && pool->capacity == 1))
+    if (pool->zeroed && pool->capacity == 1)
+        ((ob_block_t *)p)->next_encoded = 0; /* the free-list link it carried */
+    else
         memset(p, 0, total);
     return p;
 }

@@ -28,10 +28,12 @@ size_t _ob_os_page_size(void)
     return page;
 }
 
+/* Without MAP_NORESERVE: under the kernel's default overcommit heuristic a
+ * request larger than the machine's memory then fails here, with ENOMEM to
+ * the caller, instead of succeeding and killing the program later. */
 static void *map_anonymous(size_t size, int prot)
 {
-    void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-                   -1, 0);
+    void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if ((uintptr_t)p + size > OB_ADDRESS_LIMIT) {

@@ -1,0 +1,128 @@
+/* A minimal test harness: CHECK aborts the test with the failing condition
+ * and its location; death tests run a bug in a forked child and look at how
+ * it died and what it said. */
+#ifndef OB_CHECK_H
+#define OB_CHECK_H
+
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int check_failures;
+
+#define CHECK(cond)                                                         \
+    do {                                                                    \
+        if (!(cond)) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
+                    #cond);                                                 \
+            exit(1);                                                        \
+        }                                                                   \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                      \
+    do {                                                                    \
+        long long check_a = (long long)(a), check_b = (long long)(b);       \
+        if (check_a != check_b) {                                           \
+            fprintf(stderr, "%s:%d: CHECK failed: %s == %s (%lld != %lld)\n", \
+                    __FILE__, __LINE__, #a, #b, check_a, check_b);          \
+            exit(1);                                                        \
+        }                                                                   \
+    } while (0)
+
+/* How much work to do: OB_TEST_SCALE=0.05 under valgrind, 1 by default. */
+static inline double test_scale(void)
+{
+    const char *s = getenv("OB_TEST_SCALE");
+    double v = s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+static inline size_t scaled(size_t n)
+{
+    size_t v = (size_t)((double)n * test_scale());
+    return v ? v : 1;
+}
+
+/* Resident memory of this process, in bytes. */
+static inline size_t resident_bytes(void)
+{
+    long pages = 0, rss = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return (size_t)rss * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A cheap deterministic random number generator (xorshift64*). */
+static inline uint64_t rng_next(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* Fills a block with a pattern derived from a seed, and checks it back. */
+static inline void fill_pattern(void *p, size_t size, uint64_t seed)
+{
+    unsigned char *c = p;
+    for (size_t i = 0; i < size; i++)
+        c[i] = (unsigned char)(seed + i * 131);
+}
+
+static inline int check_pattern(const void *p, size_t size, uint64_t seed)
+{
+    const unsigned char *c = p;
+    for (size_t i = 0; i < size; i++)
+        if (c[i] != (unsigned char)(seed + i * 131))
+            return 0;
+    return 1;
+}
+
+/* Runs fn in a child process; returns 1 if the child died of SIGABRT and
+ * the first line of its stderr contains `expect`. */
+static inline int dies_with(void (*fn)(void), const char *expect)
+{
+    int pipefd[2];
+    if (pipe(pipefd) != 0)
+        return 0;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        dup2(pipefd[1], STDERR_FILENO);
+        close(pipefd[0]);
+        fn();
+        _exit(0); /* survived: the test fails */
+    }
+    close(pipefd[1]);
+    char buf[4096];
+    size_t len = 0;
+    ssize_t n;
+    while (len + 1 < sizeof buf && (n = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = 0;
+    close(pipefd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    char *nl = strchr(buf, '\n');
+    if (nl)
+        *nl = 0;
+    int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, expect) != NULL;
+    if (!ok)
+        fprintf(stderr, "death test: expected SIGABRT and \"%s\"; got status 0x%x, first line \"%s\"\n",
+                expect, status, buf);
+    return ok;
+}
+
+#endif

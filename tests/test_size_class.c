@@ -1,0 +1,61 @@
+/* The size-class table: every size maps to the smallest class that holds
+ * it, blocks are 16-byte aligned, waste stays within the documented
+ * bounds, and pools are sliced sensibly. */
+#include "check.h"
+#include "internal.h"
+
+int main(void)
+{
+    ob_free(ob_malloc(1)); /* start-up computes the table */
+    size_t prev = 0;
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        const ob_class_info_t *ci = &_ob_classes[c];
+        CHECK(ci->block_size > prev);
+        CHECK(ci->block_size % OB_ALIGNMENT == 0);
+        CHECK(ci->capacity >= 1);
+        CHECK(ci->pages >= 1 && ci->pages <= OB_MAX_POOL_PAGES);
+        CHECK((size_t)ci->capacity * ci->block_size <= ci->pages * OB_PAGE_SIZE);
+        CHECK((size_t)(ci->capacity + 1) * ci->block_size > ci->pages * OB_PAGE_SIZE);
+        size_t pool = ci->pages * OB_PAGE_SIZE;
+        size_t tail = pool - (size_t)ci->capacity * ci->block_size;
+        CHECK(tail * 32 <= pool); /* at most 1/32 of a pool is lost at its end */
+        if (c < OB_SMALL_CLASSES)
+            CHECK_EQ(ci->pages, 1); /* pymalloc's 16 KiB pools */
+        prev = ci->block_size;
+    }
+    CHECK_EQ(_ob_classes[OB_SMALL_CLASSES - 1].block_size, OB_SMALL_MAX);
+    CHECK_EQ(_ob_classes[OB_CLASSES - 1].block_size, OB_MAX_CLASS_SIZE);
+
+    /* Every size round-trips to the smallest class that holds it. */
+    for (size_t size = 1; size <= OB_MAX_CLASS_SIZE; size++) {
+        unsigned c = ob_size_class(size);
+        CHECK(c < OB_CLASSES);
+        size_t bs = _ob_classes[c].block_size;
+        if (bs < size || (c > 0 && _ob_classes[c - 1].block_size >= size)) {
+            fprintf(stderr, "size %zu -> class %u (%zu bytes)\n", size, c, bs);
+            CHECK(0);
+        }
+        if (size <= OB_SMALL_MAX)
+            CHECK(bs - size < OB_ALIGNMENT);
+        else
+            CHECK((bs - size) * 4 < size); /* < 25% of the request, < 20% of the block */
+    }
+
+    /* And real blocks have those sizes and alignments. */
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        size_t bs = _ob_classes[c].block_size;
+        void *p[3];
+        for (int i = 0; i < 3; i++) {
+            p[i] = ob_malloc(bs);
+            CHECK(p[i] != NULL);
+            CHECK((uintptr_t)p[i] % OB_ALIGNMENT == 0);
+            CHECK_EQ(ob_usable_size(p[i]), bs);
+            memset(p[i], 0x5a, bs);
+        }
+        for (int i = 0; i < 3; i++)
+            ob_free(p[i]);
+    }
+    printf("size classes: %d classes checked, all sizes 1..%zu round-trip\n", OB_CLASSES,
+           (size_t)OB_MAX_CLASS_SIZE);
+    return 0;
+}
