@@ -337,7 +337,7 @@ void _ob_arena_abandon(ob_arena_t *a)
     _ob_lock(&_ob_abandon_lock);
     a->prev = NULL;
     a->next = abandoned;
-    abandoned = a;
+    __atomic_store_n(&abandoned, a, __ATOMIC_RELAXED); /* peeked without the lock */
     _ob_unlock(&_ob_abandon_lock);
 }
 
@@ -353,7 +353,7 @@ ob_arena_t *_ob_arena_take_abandoned(void)
     _ob_lock(&_ob_abandon_lock);
     ob_arena_t *a = abandoned;
     if (a != NULL)
-        abandoned = a->next;
+        __atomic_store_n(&abandoned, a->next, __ATOMIC_RELAXED);
     _ob_unlock(&_ob_abandon_lock);
     if (a != NULL)
         a->next = a->prev = NULL;

@@ -59,4 +59,11 @@ set(CMAKE_DEPEND_INFO_FILES
   "tests/CMakeFiles/test_api_asan.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_death.dir/DependInfo.cmake"
   "tests/CMakeFiles/test_death_asan.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_threads.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_threads_asan.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_threads_tsan.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_fork.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_fork_asan.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_release.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_release_asan.dir/DependInfo.cmake"
   )
