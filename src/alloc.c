@@ -14,6 +14,15 @@
 
 /* ---- malloc ----------------------------------------------------------- */
 
+OB_INLINE void *pop_block(ob_pool_t *pool)
+{
+    ob_block_t *b = pool->free;
+    pool->free = ob_block_next(b);
+    pool->used++;
+    return b;
+}
+
+
 OB_NOINLINE static void *malloc_slow(size_t size)
 {
     if (size == 0)
@@ -27,28 +36,24 @@ OB_NOINLINE static void *malloc_slow(size_t size)
         return _ob_huge_alloc(size, 0, false);
     }
     ob_heap_t *heap = ob_heap_get();
-    unsigned cls = ob_size_class(size);
+    size_t cls = ob_size_class(size);
     ob_pool_t *pool = heap->current[cls];
-    ob_block_t *b = pool->free;
-    if (b != NULL) {
-        pool->free = ob_block_next(b);
-        pool->used++;
-        return b;
-    }
-    return _ob_heap_refill(heap, cls);
+    if (pool->free != NULL)
+        return pop_block(pool);
+    return _ob_heap_refill(heap, (unsigned)cls);
 }
 
 OB_INLINE void *malloc_fast(size_t size)
 {
     ob_heap_t *heap = ob_heap_get();
-    if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
-        ob_pool_t *pool = heap->current[ob_size_class(size)];
-        ob_block_t *b = pool->free;
-        if (OB_LIKELY(b != NULL)) {
-            pool->free = ob_block_next(b);
-            pool->used++;
-            return b;
-        }
+    if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
+        ob_pool_t *pool = heap->current[ob_size_class_small(size)];
+        if (OB_LIKELY(pool->free != NULL))
+            return pop_block(pool);
+    } else if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
+        ob_pool_t *pool = heap->current[ob_size_class_large(size)];
+        if (OB_LIKELY(pool->free != NULL))
+            return pop_block(pool);
     }
     return malloc_slow(size);
 }
@@ -63,20 +68,23 @@ void *ob_malloc(size_t size)
 OB_INLINE void free_fast(void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
-    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA))) {
+    if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
         _ob_free_slow(p, entry);
         return;
     }
-    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
-    ob_pool_t *pool = ob_pool_of(a, p);
+    ob_arena_t *a = ob_arena_of(p);
+    size_t offset;
+    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
     ob_heap_t *heap = ob_heap_get();
     ob_block_t *b = p;
     if (OB_LIKELY(atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
-                  pool->state == OB_POOL_ACTIVE && pool->used > 1 &&
+                  pool->state == OB_POOL_ACTIVE &&
+                  ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
                   b != pool->free)) {
         ob_block_set_next(b, pool->free);
         pool->free = b;
-        pool->used--;
+        if (OB_UNLIKELY(--pool->used == 0))
+            _ob_pool_emptied(heap, pool);
         return;
     }
     _ob_free_checked(heap, a, pool, p);
@@ -93,16 +101,19 @@ void ob_free_sized(void *p, size_t size)
      * lookup.  A size that does not match the pool's class is caught. */
     if (OB_LIKELY(p != NULL && size - 1 < OB_SMALL_MAX)) {
         ob_arena_t *a = ob_arena_of(p);
-        ob_pool_t *pool = ob_page_of(a, p);
+        ob_pool_t *pool = ob_page_of(a, p); /* small pools are one page */
         ob_heap_t *heap = ob_heap_get();
         ob_block_t *b = p;
-        if (OB_LIKELY(pool->size_class == ob_size_class(size) &&
+        size_t offset = (uintptr_t)p & (OB_PAGE_SIZE - 1);
+        if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
                       atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
-                      pool->state == OB_POOL_ACTIVE && pool->used > 1 &&
+                      pool->state == OB_POOL_ACTIVE &&
+                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
                       b != pool->free)) {
             ob_block_set_next(b, pool->free);
             pool->free = b;
-            pool->used--;
+            if (OB_UNLIKELY(--pool->used == 0))
+                _ob_pool_emptied(heap, pool);
             return;
         }
     }
@@ -120,9 +131,9 @@ void ob_free_sized(void *p, size_t size)
 size_t ob_usable_size(const void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
-    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA)))
+    if (OB_UNLIKELY(!ob_map_is_arena(entry, p)))
         return _ob_usable_size_slow(p, entry);
-    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
+    ob_arena_t *a = ob_arena_of(p);
     ob_pool_t *pool = ob_pool_of(a, p);
     if (OB_UNLIKELY(ob_pool_state(pool) < OB_POOL_ACTIVE))
         _ob_fatal("invalid pointer", p, "ob_usable_size of memory that holds no live block");
@@ -184,8 +195,8 @@ void *ob_realloc(void *p, size_t size)
         return NULL;
     }
     uintptr_t entry = ob_map_lookup(p);
-    if (OB_UNLIKELY(!(entry & OB_MAP_ARENA))) {
-        if (entry == 0)
+    if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
+        if (entry == 0 || (entry & OB_MAP_ARENA))
             _ob_fatal("invalid realloc", p, "the pointer was not allocated by obmalloc "
                                             "(or its huge block was already freed)");
         ob_huge_t *h = (ob_huge_t *)entry;
@@ -195,7 +206,7 @@ void *ob_realloc(void *p, size_t size)
             return _ob_huge_realloc(h, p, size);
         return move_block(p, h->size, size);
     }
-    ob_arena_t *a = (ob_arena_t *)(entry - OB_MAP_ARENA);
+    ob_arena_t *a = ob_arena_of(p);
     ob_pool_t *pool = ob_pool_of(a, p);
     if (OB_UNLIKELY(ob_pool_state(pool) < OB_POOL_ACTIVE))
         _ob_fatal("invalid realloc", p, "the address holds no live block (freed twice, "

@@ -196,12 +196,11 @@ static ob_pool_t *take_span(ob_heap_t *heap, ob_arena_t *a, size_t i,
     if (heap != NULL)
         rebucket(heap, a);
     ob_pool_t *pool = &a->pages[i];
-    pool->npages = (uint16_t)n;
+    pool->npages = (uint8_t)n;
     pool->head_offset = 0;
-    pool->start = (char *)a + i * OB_PAGE_SIZE;
     for (size_t j = 1; j < n; j++) {
         ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
-        a->pages[i + j].head_offset = (uint16_t)j;
+        a->pages[i + j].head_offset = (uint8_t)j;
     }
     return pool;
 }

@@ -17,20 +17,23 @@
  */
 #include "internal.h"
 
-_Atomic(ob_map_leaf_t *) _ob_map_root[OB_MAP_ROOT_SIZE];
-#define map_root _ob_map_root
+ob_map_leaf_t _ob_map_empty_leaf; /* never written */
+_Atomic uintptr_t _ob_map_root[OB_MAP_ROOT_SIZE];
 
 ob_lock_t _ob_map_lock = OB_LOCK_INIT;
 
 static ob_map_leaf_t *leaf_for(uintptr_t granule, bool create)
 {
-    _Atomic(ob_map_leaf_t *) *slot = &map_root[granule >> OB_MAP_LEAF_BITS];
-    ob_map_leaf_t *leaf = atomic_load_explicit(slot, memory_order_acquire);
-    if (leaf == NULL && create) {
-        leaf = _ob_os_map(sizeof(ob_map_leaf_t), 0);
-        if (leaf != NULL)
-            atomic_store_explicit(slot, leaf, memory_order_release);
-    }
+    _Atomic uintptr_t *slot = &_ob_map_root[granule >> OB_MAP_LEAF_BITS];
+    uintptr_t delta = atomic_load_explicit(slot, memory_order_acquire);
+    if (delta != 0)
+        return (ob_map_leaf_t *)((uintptr_t)&_ob_map_empty_leaf + delta);
+    if (!create)
+        return NULL;
+    ob_map_leaf_t *leaf = _ob_os_map(sizeof(ob_map_leaf_t), 0);
+    if (leaf != NULL)
+        atomic_store_explicit(slot, (uintptr_t)leaf - (uintptr_t)&_ob_map_empty_leaf,
+                              memory_order_release);
     return leaf;
 }
 

@@ -24,15 +24,6 @@ static const char *describe_state(int state)
     }
 }
 
-/* Is p the start of one of the pool's blocks?  Only fields that stay put
- * while the pool lives are read: another thread may be the owner. */
-static bool is_block_start(const ob_pool_t *pool, const void *p)
-{
-    size_t offset = (size_t)((const char *)p - pool->start);
-    return offset < (size_t)pool->capacity * pool->block_size &&
-           offset % pool->block_size == 0;
-}
-
 OB_COLD static void invalid_free(int state, const void *p)
 {
     if (state >= OB_POOL_ACTIVE)
@@ -43,15 +34,17 @@ OB_COLD static void invalid_free(int state, const void *p)
 void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a, ob_pool_t *pool, void *p)
 {
     int state = ob_pool_state(pool);
-    if (OB_UNLIKELY(state < OB_POOL_ACTIVE || !is_block_start(pool, p)))
+    size_t offset;
+    ob_pool_and_offset(a, p, &offset);
+    bool owner = atomic_load_explicit(&a->heap, memory_order_relaxed) == heap;
+    if (OB_UNLIKELY(state < OB_POOL_ACTIVE ||
+                    !ob_pool_is_block_offset(pool, offset, owner ? pool->carved_end
+                                                                 : pool->capacity_end)))
         invalid_free(state, p);
     ob_block_t *b = p;
-    if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap) {
-        if (OB_UNLIKELY(b == pool->free || (char *)b >= pool->start +
-                                                   (size_t)pool->carved * pool->block_size))
-            _ob_fatal(b == pool->free ? "double free" : "invalid free", p,
-                      b == pool->free ? "the block is already at the head of its pool's free list"
-                                      : "the address is in a part of the pool never handed out");
+    if (owner) {
+        if (OB_UNLIKELY(b == pool->free))
+            _ob_fatal("double free", p, "the block is already at the head of its pool's free list");
         _ob_free_block_local(heap, pool, b);
         return;
     }
@@ -98,7 +91,7 @@ void _ob_free_slow(void *p, uintptr_t entry)
 {
     if (p == NULL)
         return;
-    if (entry == 0)
+    if (entry == 0 || (entry & OB_MAP_ARENA))
         _ob_fatal("invalid free", p, "the pointer was not allocated by obmalloc "
                                      "(or its huge block was already freed)");
     _ob_huge_free((ob_huge_t *)entry, p);
@@ -108,7 +101,7 @@ size_t _ob_usable_size_slow(const void *p, uintptr_t entry)
 {
     if (p == NULL)
         return 0;
-    if (entry == 0)
+    if (entry == 0 || (entry & OB_MAP_ARENA))
         _ob_fatal("invalid pointer", p, "ob_usable_size of a pointer obmalloc did not allocate");
     const ob_huge_t *h = (const ob_huge_t *)entry;
     if (!h->live || (const char *)p != h->addr)

@@ -46,7 +46,6 @@ static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->tail = pool;
     list->head = pool;
-    pool->on_list = 1;
     heap->current[pool->size_class] = pool;
 }
 
@@ -62,7 +61,6 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->tail = pool->prev;
     pool->next = pool->prev = NULL;
-    pool->on_list = 0;
     heap->current[pool->size_class] = list->head ? list->head : &_ob_empty_pool;
 }
 
@@ -184,16 +182,16 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
         goto oom;
     pool->free = NULL;
     pool->used = 1;
-    pool->carved = 1;
-    pool->capacity = 1;
     pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
+    pool->carved_end = pool->capacity_end = pool->block_size;
+    pool->capacity = 1;
+    pool->divisor = ob_divisor_for(pool->block_size);
     ob_pool_set_state(pool, OB_POOL_DEDICATED);
     pool->size_class = 0;
     pool->zeroed = zeroed;
-    pool->on_list = 0;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
-    return pool->start;
+    return ob_pool_start(pool);
 oom:
     errno = ENOMEM;
     return NULL;
@@ -203,7 +201,7 @@ oom:
 
 static void release_pool(ob_heap_t *heap, ob_pool_t *pool)
 {
-    if (pool->on_list)
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE)
         list_remove(heap, pool);
     _ob_arena_free_span(heap, pool);
 }
@@ -233,9 +231,19 @@ static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
     /* Empty.  The current pool stays, so that a malloc/free loop on one
      * class does not take and give back pages each time; the purge tick
      * releases it if it stays empty. */
-    if (pool->on_list && heap->pools[pool->size_class].head == pool)
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE &&
+        heap->pools[pool->size_class].head == pool)
         return;
     release_pool(heap, pool);
+}
+
+/* The fast path freed an ACTIVE pool's last live block. */
+void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
+{
+    if (OB_LIKELY(heap->pools[pool->size_class].head == pool))
+        return; /* the current pool stays: see free_local_slow */
+    free_local_slow(heap, pool);
+    maybe_tick(heap);
 }
 
 static void free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
@@ -296,7 +304,6 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
 static void adopt_pool(ob_pool_t *pool, void *ctx)
 {
     ob_heap_t *heap = ctx;
-    pool->on_list = 0;
     pool->next = pool->prev = NULL;
     _ob_pool_collect_remote(pool);
     if (pool->used == 0) {
@@ -305,10 +312,9 @@ static void adopt_pool(ob_pool_t *pool, void *ctx)
     }
     if (pool->state == OB_POOL_DEDICATED)
         return; /* still wants NOTIFY: abandon cleared it */
-    bool full = pool->free == NULL && pool->carved == pool->capacity;
+    /* Full or not, it goes on the list; refill marks it full if it is. */
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
     list_push_front(heap, pool);
-    (void)full; /* a full pool sits on the list until refill marks it */
 }
 
 static void renotify_dedicated(ob_pool_t *pool, void *ctx)
@@ -354,7 +360,6 @@ static void collect_for_exit(ob_pool_t *pool, void *ctx)
 {
     (void)ctx;
     _ob_pool_collect_remote(pool);
-    pool->on_list = 0;
     pool->next = pool->prev = NULL;
     if (pool->used == 0)
         _ob_arena_release_pages(pool);

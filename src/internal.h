@@ -81,13 +81,19 @@ extern OB_HIDDEN ob_class_info_t _ob_classes[OB_CLASSES];
 
 /* Size (1..OB_MAX_CLASS_SIZE) to class: 16-byte steps up to 512, then
  * OB_STEPS_PER_DOUBLING classes per power of two. */
-OB_INLINE unsigned ob_size_class(size_t size)
+OB_INLINE size_t ob_size_class_small(size_t size) { return (size - 1) >> 4; }
+
+OB_INLINE size_t ob_size_class_large(size_t size)
 {
-    if (OB_LIKELY(size <= OB_SMALL_MAX))
-        return (unsigned)((size - 1) >> 4);
     size_t s = size - 1;
-    unsigned e = 63u - (unsigned)__builtin_clzll(s); /* 2^e <= s */
-    return OB_SMALL_CLASSES + ((e - 9) << 2) + (unsigned)((s >> (e - 2)) & 3);
+    size_t e = 63u - (size_t)__builtin_clzll(s); /* 2^e <= s */
+    return OB_SMALL_CLASSES + ((e - 9) << 2) + ((s >> (e - 2)) & 3);
+}
+
+OB_INLINE size_t ob_size_class(size_t size)
+{
+    return OB_LIKELY(size <= OB_SMALL_MAX) ? ob_size_class_small(size)
+                                           : ob_size_class_large(size);
 }
 
 OB_HIDDEN void _ob_size_classes_init(void);
@@ -134,28 +140,34 @@ struct ob_heap;
 
 /* One descriptor per arena page; only a pool's first page's is live.
  *
- * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool):
- *   carved <= capacity
- *   used + length(free) == carved           (remote-pending blocks count as used)
- *   FULL      => free == NULL && carved == capacity
+ * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool), with
+ * carved = carved_end / block_size:
+ *   carved_end <= capacity_end = capacity * block_size
+ *   used + length(free) == carved      (remote-pending blocks count as used)
+ *   state == ACTIVE <=> the pool is on heap->pools[size_class]
+ *   FULL      => free == NULL && carved_end == capacity_end
  *   used == 0 => the pool holds no live block and may be released
+ *   a block offset o is valid <=> o < carved_end && o % block_size == 0,
+ *     tested without dividing: o * divisor < divisor (Lemire et al.,
+ *     "Faster remainder by direct computation", exact for o, size < 2^32)
  * For every page i of a pool starting at page h: pages[i].head_offset == i - h.
  */
 typedef struct ob_pool {
-    ob_block_t *free;    /* blocks ready to hand out (owner only)          */
-    uint32_t used;       /* blocks handed out and not yet freed locally    */
-    uint32_t carved;     /* blocks carved from the pool so far             */
-    uint32_t capacity;   /* blocks the pool can hold                       */
-    uint32_t block_size; /* bytes per block                                */
-    uint8_t state;       /* enum ob_pool_state                             */
-    uint8_t size_class;  /* index into _ob_classes (DEDICATED: unused)     */
-    uint8_t zeroed;      /* uncarved memory is known to be zero            */
-    uint8_t on_list;     /* linked into heap->pools[size_class]            */
-    uint16_t npages;     /* pages in the pool                              */
-    uint16_t head_offset;
+    ob_block_t *free;      /* blocks ready to hand out (owner only)        */
+    uint32_t used;         /* blocks handed out and not yet freed locally  */
+    uint32_t block_size;   /* bytes per block                              */
+    uint32_t carved_end;   /* bytes carved into blocks so far (owner only) */
+    uint32_t capacity_end; /* bytes that hold whole blocks                 */
+    uint64_t divisor;      /* ceil(2^64 / block_size)                      */
+    uint16_t capacity;     /* blocks the pool can hold                     */
+    uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
+    uint8_t size_class;    /* index into _ob_classes (DEDICATED: 0)        */
+    uint8_t npages;        /* pages in the pool                            */
+    uint8_t head_offset;   /* this page's distance to the pool's first     */
+    uint8_t zeroed;        /* uncarved memory is known to be zero          */
+    uint8_t _reserved;
     struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
     _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
-    char *start;                 /* first block                            */
 } ob_pool_t;
 
 _Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
@@ -214,9 +226,39 @@ OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
     return page - page->head_offset;
 }
 
+/* Finds p's pool and p's offset from the pool's start in one go. */
+OB_INLINE ob_pool_t *ob_pool_and_offset(ob_arena_t *a, const void *p, size_t *offset)
+{
+    ob_pool_t *page = ob_page_of(a, p);
+    size_t back = page->head_offset;
+    *offset = (back << OB_PAGE_SHIFT) + ((uintptr_t)p & (OB_PAGE_SIZE - 1));
+    return page - back;
+}
+
 OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
 {
     return ob_arena_of(pool);
+}
+
+/* A pool's first block: the start of its first page. */
+OB_INLINE char *ob_pool_start(const ob_pool_t *pool)
+{
+    ob_arena_t *a = ob_arena_of_pool(pool);
+    return (char *)a + ((size_t)(pool - a->pages) << OB_PAGE_SHIFT);
+}
+
+/* Is `offset` (from the pool's start) the start of a block the pool has
+ * handed out?  `end` is carved_end for the owner, capacity_end for other
+ * threads (carved_end moves under them). */
+OB_INLINE bool ob_pool_is_block_offset(const ob_pool_t *pool, size_t offset,
+                                       uint32_t end)
+{
+    return offset < end && offset * pool->divisor < pool->divisor;
+}
+
+OB_INLINE uint64_t ob_divisor_for(size_t block_size)
+{
+    return UINT64_MAX / block_size + 1;
 }
 
 /* ---- heaps (heap.c) --------------------------------------------------- */
@@ -255,6 +297,7 @@ OB_HIDDEN void *_ob_heap_refill(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size,
                                          size_t align);
 OB_HIDDEN void _ob_heap_drain_delayed(ob_heap_t *heap);
+OB_HIDDEN void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_heap_collect(ob_heap_t *heap, bool force);
 OB_HIDDEN void _ob_heap_thread_exit(ob_heap_t *heap);
 OB_HIDDEN bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a);
@@ -304,21 +347,33 @@ typedef struct ob_map_leaf {
     _Atomic uintptr_t entry[OB_MAP_LEAF_SIZE];
 } ob_map_leaf_t;
 
-extern OB_HIDDEN _Atomic(ob_map_leaf_t *) _ob_map_root[OB_MAP_ROOT_SIZE];
+/* Root slots hold a leaf's distance from _ob_map_empty_leaf (an all-zero
+ * leaf in BSS), so an unused slot is 0 and the root can live in BSS too,
+ * and a lookup needs no NULL test: addresses beyond 48 bits are folded
+ * into range and then fail the check of ob_map_is_arena. */
+extern OB_HIDDEN _Atomic uintptr_t _ob_map_root[OB_MAP_ROOT_SIZE];
+extern OB_HIDDEN ob_map_leaf_t _ob_map_empty_leaf;
 
-/* 0 if p is not in memory obmalloc mapped.  Reads only the map itself. */
+/* The map entry for p's granule: 0 if p is not in memory obmalloc mapped. */
 OB_INLINE uintptr_t ob_map_lookup(const void *p)
 {
     uintptr_t granule = (uintptr_t)p >> OB_ARENA_SHIFT;
-    if (OB_UNLIKELY(granule >> OB_MAP_BITS))
-        return 0;
-    ob_map_leaf_t *leaf = atomic_load_explicit(
-        &_ob_map_root[granule >> OB_MAP_LEAF_BITS], memory_order_acquire);
-    if (OB_UNLIKELY(leaf == NULL))
-        return 0;
+    uintptr_t delta = atomic_load_explicit(
+        &_ob_map_root[(granule >> OB_MAP_LEAF_BITS) & (OB_MAP_ROOT_SIZE - 1)],
+        memory_order_acquire);
+    ob_map_leaf_t *leaf = (ob_map_leaf_t *)((uintptr_t)&_ob_map_empty_leaf + delta);
     return atomic_load_explicit(&leaf->entry[granule & (OB_MAP_LEAF_SIZE - 1)],
                                 memory_order_relaxed);
 }
+
+/* True if the entry says p lies in one of our arenas. */
+OB_INLINE bool ob_map_is_arena(uintptr_t entry, const void *p)
+{
+    return entry == (((uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK) | OB_MAP_ARENA);
+}
+
+/* A huge entry is a descriptor pointer; folded high addresses must not
+ * pass for it, so huge.c checks the block's bounds against p. */
 OB_HIDDEN bool _ob_map_set(uintptr_t start, size_t size, uintptr_t entry);
 OB_HIDDEN void _ob_map_clear(uintptr_t start, size_t size);
 

@@ -27,13 +27,14 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
     const ob_class_info_t *info = &_ob_classes[cls];
     pool->free = NULL;
     pool->used = 0;
-    pool->carved = 0;
-    pool->capacity = info->capacity;
     pool->block_size = info->block_size;
+    pool->carved_end = 0;
+    pool->capacity = info->capacity;
+    pool->capacity_end = info->capacity * info->block_size;
+    pool->divisor = ob_divisor_for(info->block_size);
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
     pool->size_class = (uint8_t)cls;
     pool->zeroed = zeroed;
-    pool->on_list = 0;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, 0, memory_order_relaxed);
 }
@@ -42,22 +43,22 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 bool _ob_pool_extend(ob_pool_t *pool)
 {
     ob_assert(pool->free == NULL);
-    uint32_t left = pool->capacity - pool->carved;
+    uint32_t left = pool->capacity_end - pool->carved_end;
     if (left == 0)
         return false;
-    uint32_t batch = OB_CARVE_BYTES / pool->block_size;
-    if (batch == 0)
-        batch = 1;
-    if (batch > left)
-        batch = left;
-    size_t bs = pool->block_size;
-    char *first = pool->start + (size_t)pool->carved * bs;
-    char *last = first + (size_t)(batch - 1) * bs;
+    uint32_t bs = pool->block_size;
+    uint32_t bytes = OB_CARVE_BYTES / bs * bs;
+    if (bytes == 0)
+        bytes = bs;
+    if (bytes > left)
+        bytes = left;
+    char *first = ob_pool_start(pool) + pool->carved_end;
+    char *last = first + bytes - bs;
     for (char *b = first; b < last; b += bs)
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
     ob_block_set_next((ob_block_t *)last, NULL);
     pool->free = (ob_block_t *)first;
-    pool->carved += batch;
+    pool->carved_end += bytes;
     return true;
 }
 
@@ -74,13 +75,14 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
     }
     ob_block_t *head = (ob_block_t *)(old & ~(uintptr_t)OB_REMOTE_STATE);
     ob_block_t *tail = head;
+    char *start = ob_pool_start(pool);
     uint32_t n = 1;
     for (ob_block_t *next; (next = ob_block_next(tail)) != NULL; tail = next) {
         /* A cycle or a foreign link means a block was freed twice or
          * written after free: stop before walking off into the weeds. */
         if (OB_UNLIKELY(n >= pool->used ||
-                        (uintptr_t)((char *)next - pool->start) >=
-                            (size_t)pool->npages * OB_PAGE_SIZE))
+                        !ob_pool_is_block_offset(pool, (size_t)((char *)next - start),
+                                                 pool->carved_end)))
             _ob_fatal("corrupted remote free list (double free or write after free?)",
                       tail, "a block freed by another thread links outside its pool");
         n++;

@@ -21,6 +21,16 @@ int main(void)
         CHECK(tail * 32 <= pool); /* at most 1/32 of a pool is lost at its end */
         if (c < OB_SMALL_CLASSES)
             CHECK_EQ(ci->pages, 1); /* pymalloc's 16 KiB pools */
+        /* The divisibility test is exact at every offset in a pool. */
+        ob_pool_t pool_desc = {.block_size = ci->block_size,
+                               .divisor = ob_divisor_for(ci->block_size)};
+        for (size_t off = 0; off < pool + 64; off++) {
+            int expect = off % ci->block_size == 0 && off < pool;
+            if (ob_pool_is_block_offset(&pool_desc, off, (uint32_t)pool) != expect) {
+                fprintf(stderr, "class %u: offset %zu misjudged\n", c, off);
+                CHECK(0);
+            }
+        }
         prev = ci->block_size;
     }
     CHECK_EQ(_ob_classes[OB_SMALL_CLASSES - 1].block_size, OB_SMALL_MAX);
