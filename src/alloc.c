@@ -83,7 +83,8 @@ OB_INLINE void free_fast(void *p)
                   b != pool->free)) {
         ob_block_set_next(b, pool->free);
         pool->free = b;
-        if (OB_UNLIKELY(--pool->used == 0))
+        /* The last block of the current pool: it stays (see heap.c). */
+        if (OB_UNLIKELY(--pool->used == 0) && heap->current[pool->size_class] != pool)
             _ob_pool_emptied(heap, pool);
         return;
     }

@@ -49,6 +49,21 @@ static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
     heap->current[pool->size_class] = pool;
 }
 
+/* Behind the others: by the time malloc reaches it, more of its blocks
+ * will have come back, so it serves a run of allocations instead of one. */
+static void list_push_back(ob_heap_t *heap, ob_pool_t *pool)
+{
+    ob_pool_list_t *list = &heap->pools[pool->size_class];
+    pool->next = NULL;
+    pool->prev = list->tail;
+    if (list->tail)
+        list->tail->next = pool;
+    else
+        list->head = pool;
+    list->tail = pool;
+    heap->current[pool->size_class] = list->head;
+}
+
 static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
 {
     ob_pool_list_t *list = &heap->pools[pool->size_class];
@@ -218,13 +233,7 @@ static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
     if (pool->state == OB_POOL_FULL) {
         ob_pool_set_state(pool, OB_POOL_ACTIVE);
         if (pool->used > 0 || pool->capacity == 1) {
-            /* LRU, as pymalloc: the pool that just got room is used next.
-             * The pool it displaces may have been kept only for being
-             * current: if it is empty, it goes now. */
-            list_push_front(heap, pool);
-            ob_pool_t *displaced = pool->next;
-            if (displaced != NULL && displaced->used == 0)
-                release_pool(heap, displaced);
+            list_push_back(heap, pool);
             return;
         }
     }
