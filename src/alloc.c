@@ -65,6 +65,16 @@ void *ob_malloc(size_t size)
 
 /* ---- free ------------------------------------------------------------- */
 
+/* An ACTIVE pool's last live block came back.  Its memory is no longer
+ * known to be zero (calloc trusts `zeroed` for single-block pools).  The
+ * current pool stays (see heap.c); any other goes back to its arena. */
+OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
+{
+    pool->zeroed = 0;
+    if (heap->current[pool->size_class] != pool)
+        _ob_pool_emptied(heap, pool);
+}
+
 OB_INLINE void free_fast(void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
@@ -83,9 +93,8 @@ OB_INLINE void free_fast(void *p)
                   b != pool->free)) {
         ob_block_set_next(b, pool->free);
         pool->free = b;
-        /* The last block of the current pool: it stays (see heap.c). */
-        if (OB_UNLIKELY(--pool->used == 0) && heap->current[pool->size_class] != pool)
-            _ob_pool_emptied(heap, pool);
+        if (OB_UNLIKELY(--pool->used == 0))
+            pool_emptied(heap, pool);
         return;
     }
     _ob_free_checked(heap, a, pool, p);
@@ -114,7 +123,7 @@ void ob_free_sized(void *p, size_t size)
             ob_block_set_next(b, pool->free);
             pool->free = b;
             if (OB_UNLIKELY(--pool->used == 0))
-                _ob_pool_emptied(heap, pool);
+                pool_emptied(heap, pool);
             return;
         }
     }

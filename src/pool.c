@@ -90,6 +90,7 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
     ob_block_set_next(tail, pool->free);
     pool->free = head;
     pool->used -= n;
+    pool->zeroed = 0; /* these blocks were used */
     return n;
 }
 
