@@ -5,6 +5,8 @@
 /* These tests pass absurd sizes on purpose. */
 #pragma GCC diagnostic ignored "-Walloc-size-larger-than="
 
+#include <pthread.h>
+
 #include "check.h"
 #include "obmalloc.h"
 
@@ -79,6 +81,32 @@ static void test_calloc(void)
         CHECK_EQ(v[i], 0);
     ob_free(v);
     CHECK(ob_calloc(0, 0) != NULL);
+}
+
+static void *free_in_thread(void *p)
+{
+    ob_free(p);
+    return NULL;
+}
+
+static void test_calloc_after_remote_free(void)
+{
+    /* A block freed by another thread comes back through the remote list;
+     * calloc must still zero it. */
+    size_t sz[] = {64, 3000, 100000, 500000};
+    for (size_t i = 0; i < 4; i++) {
+        for (int round = 0; round < 3; round++) {
+            unsigned char *p = ob_malloc(sz[i]);
+            memset(p, 0xEE, sz[i]);
+            pthread_t t;
+            pthread_create(&t, NULL, free_in_thread, p);
+            pthread_join(t, NULL);
+            unsigned char *q = ob_calloc(1, sz[i]);
+            for (size_t j = 0; j < sz[i]; j++)
+                CHECK_EQ(q[j], 0);
+            ob_free(q);
+        }
+    }
 }
 
 static void test_realloc(void)
@@ -276,6 +304,7 @@ int main(void)
     test_malloc_usable();
     test_malloc_zero();
     test_calloc();
+    test_calloc_after_remote_free();
     test_realloc();
     test_aligned();
     test_bad_input();

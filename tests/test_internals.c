@@ -1,0 +1,178 @@
+/* Module tests below the API: the page bitmaps, the arena map (ownership
+ * of any pointer, foreign ones included), the free-list encoding, the pool
+ * state machine and the notification handshake between threads. */
+#include <pthread.h>
+
+#include "bitmap.h"
+#include "check.h"
+#include "internal.h"
+
+static void test_bitmap(void)
+{
+    uint64_t map[OB_BITMAP_WORDS] = {0};
+    CHECK_EQ(ob_bitmap_find_run(map, 1, 1), 0);
+    ob_bitmap_set(map, 0, 70);
+    CHECK_EQ(ob_bitmap_count(map), 70);
+    CHECK_EQ(ob_bitmap_find_run(map, 1, 1), 70);
+    CHECK_EQ(ob_bitmap_find_run(map, 10, 1), 70);
+    CHECK_EQ(ob_bitmap_find_run(map, 10, 8), 72);  /* aligned start */
+    CHECK_EQ(ob_bitmap_find_run(map, 10, 64), 128);
+    ob_bitmap_set(map, 100, 1);
+    CHECK_EQ(ob_bitmap_find_run(map, 30, 1), 70);  /* fits exactly */
+    CHECK_EQ(ob_bitmap_find_run(map, 31, 1), 101); /* skips past the used page */
+    CHECK(ob_bitmap_any(map, 99, 2));
+    CHECK(!ob_bitmap_any(map, 101, 100));
+    ob_bitmap_set(map, 101, OB_ARENA_PAGES - 101);
+    CHECK_EQ(ob_bitmap_find_run(map, 1, 1), 70);
+    CHECK_EQ(ob_bitmap_find_run(map, 31, 1), OB_ARENA_PAGES); /* only 30 free */
+    CHECK_EQ(ob_bitmap_find_run(map, 30, 1), 70);
+    ob_bitmap_clear(map, 0, OB_ARENA_PAGES);
+    CHECK_EQ(ob_bitmap_count(map), 0);
+    CHECK_EQ(ob_bitmap_find_run(map, OB_ARENA_PAGES, 1), 0);
+    /* Runs. */
+    ob_bitmap_set(map, 3, 5);
+    ob_bitmap_set(map, 60, 10);
+    ob_bitmap_set(map, 255, 1);
+    size_t runs = 0, total = 0;
+    OB_BITMAP_RUNS(map, start, len, {
+        runs++;
+        total += len;
+        CHECK(start == 3 || start == 60 || start == 255);
+    });
+    CHECK_EQ(runs, 3);
+    CHECK_EQ(total, 16);
+}
+
+static int static_data;
+
+static void test_map(void)
+{
+    void *small = ob_malloc(24), *medium = ob_malloc(5000), *huge = ob_malloc(9 << 20);
+    CHECK(ob_map_is_arena(ob_map_lookup(small), small));
+    CHECK(ob_map_is_arena(ob_map_lookup(medium), medium));
+    uintptr_t h = ob_map_lookup(huge);
+    CHECK(h != 0 && !(h & OB_MAP_ARENA));
+    CHECK(((ob_huge_t *)h)->addr == (char *)huge);
+    /* Every granule of the huge block names it; the byte after it is in a
+     * granule that may be foreign. */
+    CHECK_EQ(ob_map_lookup((char *)huge + (8 << 20)), h);
+
+    /* Foreign pointers: none is ours, and looking costs no foreign read. */
+    int local;
+    void *glibc = malloc(100);
+    void *foreign[] = {&local, glibc, &static_data, (void *)test_map, (void *)16,
+                       (void *)UINTPTR_MAX, (void *)((uintptr_t)1 << 47),
+                       (void *)((uintptr_t)small | ((uintptr_t)1 << 52))};
+    for (size_t i = 0; i < sizeof foreign / sizeof foreign[0]; i++)
+        CHECK(!ob_map_is_arena(ob_map_lookup(foreign[i]), foreign[i]));
+    free(glibc);
+
+    /* Arena and pool geometry. */
+    ob_arena_t *a = ob_arena_of(medium);
+    size_t offset;
+    ob_pool_t *pool = ob_pool_and_offset(a, medium, &offset);
+    CHECK(pool == ob_pool_of(a, medium));
+    CHECK(ob_pool_start(pool) + offset == (char *)medium);
+    CHECK_EQ(pool->block_size, 5120);
+    CHECK(ob_pool_is_block_offset(pool, offset, pool->carved_end));
+    CHECK(!ob_pool_is_block_offset(pool, offset + 16, pool->carved_end));
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
+    CHECK(atomic_load(&a->heap) == ob_heap_get());
+    ob_free(small);
+    ob_free(medium);
+    ob_free(huge);
+    ob_collect(1);
+    CHECK_EQ(ob_map_lookup(huge), 0); /* unmapped, and forgotten */
+}
+
+static void test_encoding(void)
+{
+    /* Links are stored scrambled: a raw pointer in a free block's first
+     * word is not what malloc follows. */
+    ob_block_t blocks[2];
+    ob_block_set_next(&blocks[0], &blocks[1]);
+    CHECK(blocks[0].next_encoded != (uintptr_t)&blocks[1]);
+    CHECK(ob_block_next(&blocks[0]) == &blocks[1]);
+    ob_block_set_next(&blocks[1], NULL);
+    CHECK(blocks[1].next_encoded != 0);
+    CHECK(ob_block_next(&blocks[1]) == NULL);
+}
+
+/* ---- the pool state machine, seen from its descriptor ------------------ */
+
+static void test_pool_states(void)
+{
+    ob_collect(1);
+    unsigned cls = (unsigned)ob_size_class(1000); /* 1024-byte blocks, 16 per pool */
+    unsigned cap = _ob_classes[cls].capacity;
+    void *v[64];
+    for (unsigned i = 0; i < cap; i++)
+        v[i] = ob_malloc(1000);
+    ob_arena_t *a = ob_arena_of(v[0]);
+    ob_pool_t *pool = ob_pool_of(a, v[0]);
+    CHECK_EQ(pool->used, cap);
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE); /* full, not yet known */
+    v[cap] = ob_malloc(1000);                     /* refill finds it full */
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_FULL);
+    CHECK_EQ(atomic_load(&pool->remote) & OB_REMOTE_STATE, OB_REMOTE_NOTIFY);
+    CHECK(ob_heap_get()->current[cls] != pool);
+    ob_free(v[3]);                                /* room again: back on the list */
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
+    CHECK_EQ(pool->used, cap - 1);
+    for (unsigned i = 0; i < cap; i++)
+        if (i != 3)
+            ob_free(v[i]);
+    /* Empty and not current: its pages went back to the arena. */
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_FREE);
+    ob_free(v[cap]);
+}
+
+/* ---- the notification handshake ----------------------------------------- */
+
+static void *free_block(void *p)
+{
+    ob_free(p);
+    return NULL;
+}
+
+static void test_remote_notify(void)
+{
+    unsigned cls = (unsigned)ob_size_class(2000);
+    unsigned cap = _ob_classes[cls].capacity;
+    void *v[64];
+    for (unsigned i = 0; i <= cap; i++)
+        v[i] = ob_malloc(2000);
+    ob_pool_t *pool = ob_pool_of(ob_arena_of(v[0]), v[0]);
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_FULL);
+    ob_heap_t *heap = ob_heap_get();
+    /* The first remote free of a full pool goes to the owner's delayed list. */
+    pthread_t t;
+    pthread_create(&t, NULL, free_block, v[0]);
+    pthread_join(t, NULL);
+    CHECK(atomic_load(&heap->delayed) == (uintptr_t)v[0]);
+    CHECK_EQ(atomic_load(&pool->remote), OB_REMOTE_NONE);
+    /* The next ones go to the pool's own remote list. */
+    pthread_create(&t, NULL, free_block, v[1]);
+    pthread_join(t, NULL);
+    CHECK_EQ(atomic_load(&pool->remote), (uintptr_t)v[1]);
+    /* The owner takes both back when it next runs dry. */
+    _ob_heap_drain_delayed(heap);
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
+    CHECK_EQ(pool->used, cap - 1); /* v[1] still counts until collected */
+    CHECK_EQ(_ob_pool_collect_remote(pool), 1);
+    CHECK_EQ(pool->used, cap - 2);
+    for (unsigned i = 2; i <= cap; i++)
+        ob_free(v[i]);
+}
+
+int main(void)
+{
+    ob_free(ob_malloc(1));
+    test_bitmap();
+    test_map();
+    test_encoding();
+    test_pool_states();
+    test_remote_notify();
+    printf("internals: all checks passed\n");
+    return 0;
+}
