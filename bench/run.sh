@@ -77,19 +77,11 @@ if command -v valgrind >/dev/null 2>&1; then
         valgrind --tool=callgrind --callgrind-out-file="$f" "$BIN" ob pairs "$1" >/dev/null 2>&1
       else
         lib=$(echo "$peers" | tr ' ' '\n' | grep "^$n:" | cut -d: -f2)
-        if [ -n "$lib" ]; then
-          valgrind --tool=callgrind --callgrind-out-file="$f" --trace-children=no \
-            env LD_PRELOAD="$lib" "$BIN" sys pairs "$1" >/dev/null 2>&1 || true
-          # env is exec'd: count the target, which callgrind follows
-          valgrind --tool=callgrind --callgrind-out-file="$f" --trace-children=yes \
-            env LD_PRELOAD="$lib" "$BIN" sys pairs "$1" >/dev/null 2>&1
-          f=$(ls -t "$f"* | head -1)
-        else
-          valgrind --tool=callgrind --callgrind-out-file="$f" "$BIN" sys pairs "$1" >/dev/null 2>&1
-        fi
+        LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \
+          "$BIN" sys pairs "$1" >/dev/null 2>&1
       fi
-      grep '^summary:' "$f"* 2>/dev/null | tail -1 | awk '{print $2}'
-      rm -f "$f"*
+      grep '^summary:' "$f" | awk '{print $2}'
+      rm -f "$f"
     }
     a=$(count 100000); b=$(count 200000)
     echo "- $n: $(( (b - a) / 100000 ))" >> "$md"
