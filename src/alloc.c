@@ -75,29 +75,33 @@ OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
         _ob_pool_emptied(heap, pool);
 }
 
+OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    ob_block_set_next(b, pool->free);
+    pool->free = b;
+    if (OB_UNLIKELY(--pool->used == 0))
+        pool_emptied(heap, pool);
+}
+
 OB_INLINE void free_fast(void *p)
 {
-    uintptr_t entry = ob_map_lookup(p);
-    if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
-        _ob_free_slow(p, entry);
-        return;
-    }
-    ob_arena_t *a = ob_arena_of(p);
-    size_t offset;
-    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
     ob_heap_t *heap = ob_heap_get();
-    ob_block_t *b = p;
-    if (OB_LIKELY(atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
-                  pool->state == OB_POOL_ACTIVE &&
-                  ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
-                  b != pool->free)) {
-        ob_block_set_next(b, pool->free);
-        pool->free = b;
-        if (OB_UNLIKELY(--pool->used == 0))
-            pool_emptied(heap, pool);
+    if (OB_LIKELY(ob_heap_owns(heap, p))) {
+        /* Our own arena: no map lookup, no owner check. */
+        ob_arena_t *a = ob_arena_of(p);
+        size_t offset;
+        ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
+        ob_block_t *b = p;
+        if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
+                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
+                      b != pool->free)) {
+            push_block(heap, pool, b);
+            return;
+        }
+        _ob_free_checked(heap, a, pool, p);
         return;
     }
-    _ob_free_checked(heap, a, pool, p);
+    _ob_free_unowned(heap, p);
 }
 
 void ob_free(void *p)
@@ -109,21 +113,17 @@ void ob_free_sized(void *p, size_t size)
 {
     /* The size names the class, so the pool is found by masking: no map
      * lookup.  A size that does not match the pool's class is caught. */
-    if (OB_LIKELY(p != NULL && size - 1 < OB_SMALL_MAX)) {
-        ob_arena_t *a = ob_arena_of(p);
-        ob_pool_t *pool = ob_page_of(a, p); /* small pools are one page */
-        ob_heap_t *heap = ob_heap_get();
-        ob_block_t *b = p;
+    ob_heap_t *heap = ob_heap_get();
+    if (OB_LIKELY(size - 1 < OB_SMALL_MAX && ob_heap_owns(heap, p))) {
+        /* A small size means a one-page pool: the page is the pool. */
+        ob_pool_t *pool = ob_page_of(ob_arena_of(p), p);
         size_t offset = (uintptr_t)p & (OB_PAGE_SIZE - 1);
+        ob_block_t *b = p;
         if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
-                      atomic_load_explicit(&a->heap, memory_order_relaxed) == heap &&
                       pool->state == OB_POOL_ACTIVE &&
                       ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
                       b != pool->free)) {
-            ob_block_set_next(b, pool->free);
-            pool->free = b;
-            if (OB_UNLIKELY(--pool->used == 0))
-                pool_emptied(heap, pool);
+            push_block(heap, pool, b);
             return;
         }
     }

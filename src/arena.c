@@ -87,6 +87,17 @@ void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
     atomic_store_explicit(&a->heap, heap, memory_order_release);
     bucket_insert(heap, a);
     heap->narenas++;
+    *ob_owned_slot(heap, (uintptr_t)a) = (uintptr_t)a | 1;
+}
+
+/* The arena leaves the heap: out of its buckets and its owned cache. */
+static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
+{
+    bucket_remove(heap, a);
+    heap->narenas--;
+    uintptr_t *slot = ob_owned_slot(heap, (uintptr_t)a);
+    if (*slot == ((uintptr_t)a | 1))
+        *slot = 0;
 }
 
 /* ---- mapping and releasing arenas ------------------------------------ */
@@ -266,8 +277,7 @@ void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool)
     /* A heap keeps its last arena, so a thread that allocates and frees
      * in a loop does not map and unmap; purge ticks still return its pages. */
     if (empty && heap->narenas > 1) {
-        bucket_remove(heap, a);
-        heap->narenas--;
+        arena_remove(heap, a);
         arena_release(a);
         return;
     }
@@ -299,8 +309,7 @@ void _ob_arena_release_empty(ob_heap_t *heap)
     ob_arena_t *a = heap->buckets[OB_ARENA_USABLE_PAGES];
     while (a != NULL) {
         ob_arena_t *next = a->next;
-        bucket_remove(heap, a);
-        heap->narenas--;
+        arena_remove(heap, a);
         arena_release(a);
         a = next;
     }
@@ -316,12 +325,11 @@ ob_arena_t *_ob_arena_detach_all(ob_heap_t *heap)
          b = next_bucket(heap, b + 1)) {
         while (heap->buckets[b] != NULL) {
             ob_arena_t *a = heap->buckets[b];
-            bucket_remove(heap, a);
+            arena_remove(heap, a);
             a->next = list;
             list = a;
         }
     }
-    heap->narenas = 0;
     return list;
 }
 

@@ -86,6 +86,22 @@ void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
     }
 }
 
+/* Not in an arena the calling thread's cache says it owns: another
+ * thread's arena, one of ours the cache does not hold, a huge block, NULL,
+ * or a pointer obmalloc never returned.  The arena map decides. */
+void _ob_free_unowned(ob_heap_t *heap, void *p)
+{
+    uintptr_t entry = ob_map_lookup(p);
+    if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
+        _ob_free_slow(p, entry);
+        return;
+    }
+    ob_arena_t *a = ob_arena_of(p);
+    if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap)
+        *ob_owned_slot(heap, (uintptr_t)a) = (uintptr_t)a | 1; /* won the slot back */
+    _ob_free_checked(heap, a, ob_pool_of(a, p), p);
+}
+
 /* NULL, a huge block, or not ours. */
 void _ob_free_slow(void *p, uintptr_t entry)
 {

@@ -229,9 +229,10 @@ OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
 /* Finds p's pool and p's offset from the pool's start in one go. */
 OB_INLINE ob_pool_t *ob_pool_and_offset(ob_arena_t *a, const void *p, size_t *offset)
 {
-    ob_pool_t *page = ob_page_of(a, p);
+    uintptr_t in_arena = (uintptr_t)p & OB_ARENA_MASK;
+    ob_pool_t *page = &a->pages[in_arena >> OB_PAGE_SHIFT];
     size_t back = page->head_offset;
-    *offset = (back << OB_PAGE_SHIFT) + ((uintptr_t)p & (OB_PAGE_SIZE - 1));
+    *offset = (back << OB_PAGE_SHIFT) | (in_arena & (OB_PAGE_SIZE - 1));
     return page - back;
 }
 
@@ -268,6 +269,7 @@ typedef struct ob_pool_list {
 } ob_pool_list_t;
 
 #define OB_BUCKETS (OB_ARENA_PAGES + 1) /* arenas by number of free pages */
+#define OB_OWNED_SLOTS 64 /* the heap's direct-mapped cache of its arenas */
 #define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
 
 typedef struct ob_heap {
@@ -275,6 +277,11 @@ typedef struct ob_heap {
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
     ob_pool_t *current[OB_CLASSES];
     ob_pool_list_t pools[OB_CLASSES];
+    /* owned[slot(a)] == (a | 1) only if this heap owns arena a: free's
+     * fast path proves with one load that a pointer is in memory this
+     * thread owns, before any other read (the arena map answers the rest).
+     * Two arenas with one slot: the later wins, the other takes the map. */
+    uintptr_t owned[OB_OWNED_SLOTS];
     _Atomic uintptr_t delayed; /* blocks from notified full pools */
     ob_arena_t *buckets[OB_BUCKETS]; /* owned arenas by nfree            */
     uint64_t bucket_nonempty[OB_BUCKET_WORDS];
@@ -291,6 +298,18 @@ extern OB_HIDDEN __thread ob_heap_t *_ob_tls_heap
     __attribute__((tls_model("initial-exec")));
 
 OB_INLINE ob_heap_t *ob_heap_get(void) { return _ob_tls_heap; }
+
+OB_INLINE uintptr_t *ob_owned_slot(ob_heap_t *heap, uintptr_t arena_base)
+{
+    return &heap->owned[(arena_base >> OB_ARENA_SHIFT) & (OB_OWNED_SLOTS - 1)];
+}
+
+/* Is p in an arena this heap owns (as far as the cache knows)? */
+OB_INLINE bool ob_heap_owns(ob_heap_t *heap, const void *p)
+{
+    uintptr_t base = (uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK;
+    return *ob_owned_slot(heap, base) == (base | 1);
+}
 
 OB_HIDDEN ob_heap_t *_ob_heap_init_thread(void);
 OB_HIDDEN void *_ob_heap_refill(ob_heap_t *heap, unsigned cls);
@@ -397,6 +416,7 @@ OB_HIDDEN size_t _ob_huge_live_count(void);
 /* ---- frees (free.c) --------------------------------------------------- */
 
 OB_HIDDEN void _ob_free_slow(void *p, uintptr_t entry);
+OB_HIDDEN void _ob_free_unowned(ob_heap_t *heap, void *p);
 OB_HIDDEN void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a,
                                 ob_pool_t *pool, void *p);
 OB_HIDDEN void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
