@@ -229,11 +229,14 @@ OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
 /* Finds p's pool and p's offset from the pool's start in one go. */
 OB_INLINE ob_pool_t *ob_pool_and_offset(ob_arena_t *a, const void *p, size_t *offset)
 {
-    uintptr_t in_arena = (uintptr_t)p & OB_ARENA_MASK;
-    ob_pool_t *page = &a->pages[in_arena >> OB_PAGE_SHIFT];
+    /* Byte arithmetic (descriptors are 64 bytes) keeps this to a few
+     * instructions: the page's descriptor, then its distance to the pool's. */
+    uintptr_t page_bytes = ((uintptr_t)p >> (OB_PAGE_SHIFT - 6)) &
+                           ((OB_ARENA_PAGES - 1) << 6);
+    ob_pool_t *page = (ob_pool_t *)((char *)a->pages + page_bytes);
     size_t back = page->head_offset;
-    *offset = (back << OB_PAGE_SHIFT) | (in_arena & (OB_PAGE_SIZE - 1));
-    return page - back;
+    *offset = (back << OB_PAGE_SHIFT) | ((uintptr_t)p & (OB_PAGE_SIZE - 1));
+    return (ob_pool_t *)((char *)page - (back << 6));
 }
 
 OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
