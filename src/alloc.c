@@ -1,29 +1,15 @@
 /*
- * The public ob_* API and its fast paths.
- *
- * malloc: size -> class -> the heap's current pool -> pop its free list.
- * free:   arena map -> arena -> page descriptor -> pool; if this thread owns
- *         it and the pool stays ACTIVE and non-empty, push onto its free
- *         list.  Everything else happens in out-of-line functions.
+ * The public ob_* API.  The fast paths are in alloc.h.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <string.h>
 
-#include "internal.h"
+#include "alloc.h"
 
 /* ---- malloc ----------------------------------------------------------- */
 
-OB_INLINE void *pop_block(ob_pool_t *pool)
-{
-    ob_block_t *b = pool->free;
-    pool->free = ob_block_next(b);
-    pool->used++;
-    return b;
-}
-
-
-OB_NOINLINE static void *malloc_slow(size_t size)
+void *_ob_malloc_slow(size_t size)
 {
     if (size == 0)
         size = 1;
@@ -43,66 +29,12 @@ OB_NOINLINE static void *malloc_slow(size_t size)
     return _ob_heap_refill(heap, (unsigned)cls);
 }
 
-OB_INLINE void *malloc_fast(size_t size)
-{
-    ob_heap_t *heap = ob_heap_get();
-    if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
-        ob_pool_t *pool = heap->current[ob_size_class_small(size)];
-        if (OB_LIKELY(pool->free != NULL))
-            return pop_block(pool);
-    } else if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
-        ob_pool_t *pool = heap->current[ob_size_class_large(size)];
-        if (OB_LIKELY(pool->free != NULL))
-            return pop_block(pool);
-    }
-    return malloc_slow(size);
-}
-
 void *ob_malloc(size_t size)
 {
     return malloc_fast(size);
 }
 
 /* ---- free ------------------------------------------------------------- */
-
-/* An ACTIVE pool's last live block came back.  Its memory is no longer
- * known to be zero (calloc trusts `zeroed` for single-block pools).  The
- * current pool stays (see heap.c); any other goes back to its arena. */
-OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
-{
-    pool->zeroed = 0;
-    if (heap->current[pool->size_class] != pool)
-        _ob_pool_emptied(heap, pool);
-}
-
-OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
-{
-    ob_block_set_next(b, pool->free);
-    pool->free = b;
-    if (OB_UNLIKELY(--pool->used == 0))
-        pool_emptied(heap, pool);
-}
-
-OB_INLINE void free_fast(void *p)
-{
-    ob_heap_t *heap = ob_heap_get();
-    if (OB_LIKELY(ob_heap_owns(heap, p))) {
-        /* Our own arena: no map lookup, no owner check. */
-        ob_arena_t *a = ob_arena_of(p);
-        size_t offset;
-        ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
-        ob_block_t *b = p;
-        if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
-                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
-                      b != pool->free)) {
-            push_block(heap, pool, b);
-            return;
-        }
-        _ob_free_checked(heap, a, pool, p);
-        return;
-    }
-    _ob_free_unowned(heap, p);
-}
 
 void ob_free(void *p)
 {
@@ -206,6 +138,14 @@ void *ob_realloc(void *p, size_t size)
     }
     uintptr_t entry = ob_map_lookup(p);
     if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
+        size_t extent;
+        if (entry == 0 && ob_foreign_preexisting(p, &extent)) {
+            /* The loader's memory: copy what may be the block out of it. */
+            void *q = malloc_fast(size);
+            if (q != NULL)
+                memcpy(q, p, extent < size ? extent : size);
+            return q;
+        }
         if (entry == 0 || (entry & OB_MAP_ARENA))
             _ob_fatal("invalid realloc", p, "the pointer was not allocated by obmalloc "
                                             "(or its huge block was already freed)");

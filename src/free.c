@@ -107,6 +107,9 @@ void _ob_free_slow(void *p, uintptr_t entry)
 {
     if (p == NULL)
         return;
+    size_t extent;
+    if (entry == 0 && ob_foreign_preexisting(p, &extent))
+        return; /* the loader's memory, from before obmalloc: never ours */
     if (entry == 0 || (entry & OB_MAP_ARENA))
         _ob_fatal("invalid free", p, "the pointer was not allocated by obmalloc "
                                      "(or its huge block was already freed)");
@@ -116,6 +119,9 @@ void _ob_free_slow(void *p, uintptr_t entry)
 size_t _ob_usable_size_slow(const void *p, uintptr_t entry)
 {
     if (p == NULL)
+        return 0;
+    size_t extent;
+    if (entry == 0 && ob_foreign_preexisting(p, &extent))
         return 0;
     if (entry == 0 || (entry & OB_MAP_ARENA))
         _ob_fatal("invalid pointer", p, "ob_usable_size of a pointer obmalloc did not allocate");

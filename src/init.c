@@ -68,6 +68,8 @@ void _ob_init(void)
     }
     init_on_this_thread = true;
     _ob_options_init();
+    if (_ob_override_init != NULL)
+        _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();
     _ob_secret = _ob_os_random();
     _ob_os_thread_key_init(on_thread_exit);

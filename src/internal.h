@@ -427,6 +427,19 @@ OB_HIDDEN void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool,
                                     ob_block_t *b);
 OB_HIDDEN size_t _ob_usable_size_slow(const void *p, uintptr_t entry);
 
+/* ---- the drop-in (override.c, in libobmalloc.so only: weak elsewhere) -- */
+
+/* Notes the memory the process had before obmalloc started. */
+OB_HIDDEN void _ob_override_init(void) __attribute__((weak));
+/* Is p in such memory?  *extent: bytes from p to its mapping's end. */
+OB_HIDDEN bool _ob_foreign_preexisting(const void *p, size_t *extent)
+    __attribute__((weak));
+
+OB_INLINE bool ob_foreign_preexisting(const void *p, size_t *extent)
+{
+    return _ob_foreign_preexisting != NULL && _ob_foreign_preexisting(p, extent);
+}
+
 /* ---- the OS (os.c): the only file that calls mmap, madvise, pthread --- */
 
 typedef struct ob_lock {

@@ -125,4 +125,27 @@ static inline int dies_with(void (*fn)(void), const char *expect)
     return ok;
 }
 
+/* Drop-in variants: the same test through the C library's names, with
+ * obmalloc put in by LD_PRELOAD (or by linking the shared library).  The
+ * test first makes sure obmalloc really is the malloc in use. */
+#ifdef OB_TEST_LIBC
+#include <dlfcn.h>
+#include <malloc.h>
+#define ob_malloc malloc
+#define ob_calloc calloc
+#define ob_realloc realloc
+#define ob_free free
+#define ob_free_sized(p, size) free(p)
+#define ob_usable_size malloc_usable_size
+#define ob_collect(force) malloc_trim(0)
+static void require_obmalloc(void) __attribute__((constructor));
+static void require_obmalloc(void)
+{
+    if (dlsym(RTLD_DEFAULT, "ob_version") == NULL) {
+        fprintf(stderr, "obmalloc is not loaded: run with LD_PRELOAD=libobmalloc.so\n");
+        exit(1);
+    }
+}
+#endif
+
 #endif

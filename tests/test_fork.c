@@ -4,8 +4,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "obmalloc.h" /* before check.h, whose drop-in variant renames ob_* */
 #include "check.h"
-#include "obmalloc.h"
 
 #define THREADS 4
 #define SHARED 2048

@@ -10,7 +10,10 @@ need_cmd gcc || missing="$missing gcc"
 need_cmd g++ || missing="$missing g++"
 need_cmd make || missing="$missing make"
 need_cmd valgrind || missing="$missing valgrind"
-need_cmd python3 || missing="$missing python3"
+[ -x /usr/bin/python3 ] || missing="$missing python3"
+# CPython's regression tests, run on the drop-in library.
+/usr/bin/python3 -c 'import test.support, test.test_json' 2>/dev/null ||
+  missing="$missing libpython3.11-testsuite"
 # The sanitizer runtimes ship with gcc on Debian; check the ones the tests use.
 for lib in libasan.so libubsan.so libtsan.so; do
   gcc -print-file-name=$lib | grep -q / || missing="$missing gcc"

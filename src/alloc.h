@@ -1,0 +1,79 @@
+/*
+ * The malloc and free fast paths, inline, for the ob_* API (alloc.c) and
+ * the C library names of the drop-in (override.c) alike.
+ *
+ * malloc: size -> class -> the heap's current pool -> pop its free list.
+ * free:   the heap's owned-arena cache -> page descriptor -> pool; if the
+ *         pool is ACTIVE and the pointer a block it handed out, push it.
+ * Everything else happens in out-of-line functions.
+ */
+#ifndef OB_ALLOC_H
+#define OB_ALLOC_H
+
+#include "internal.h"
+
+OB_HIDDEN void *_ob_malloc_slow(size_t size);
+
+OB_INLINE void *pop_block(ob_pool_t *pool)
+{
+    ob_block_t *b = pool->free;
+    pool->free = ob_block_next(b);
+    pool->used++;
+    return b;
+}
+
+OB_INLINE void *malloc_fast(size_t size)
+{
+    ob_heap_t *heap = ob_heap_get();
+    if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
+        ob_pool_t *pool = heap->current[ob_size_class_small(size)];
+        if (OB_LIKELY(pool->free != NULL))
+            return pop_block(pool);
+    } else if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
+        ob_pool_t *pool = heap->current[ob_size_class_large(size)];
+        if (OB_LIKELY(pool->free != NULL))
+            return pop_block(pool);
+    }
+    return _ob_malloc_slow(size);
+}
+
+/* An ACTIVE pool's last live block came back.  Its memory is no longer
+ * known to be zero (calloc trusts `zeroed` for single-block pools).  The
+ * current pool stays (see heap.c); any other goes back to its arena. */
+OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
+{
+    pool->zeroed = 0;
+    if (heap->current[pool->size_class] != pool)
+        _ob_pool_emptied(heap, pool);
+}
+
+OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    ob_block_set_next(b, pool->free);
+    pool->free = b;
+    if (OB_UNLIKELY(--pool->used == 0))
+        pool_emptied(heap, pool);
+}
+
+OB_INLINE void free_fast(void *p)
+{
+    ob_heap_t *heap = ob_heap_get();
+    if (OB_LIKELY(ob_heap_owns(heap, p))) {
+        /* Our own arena: no map lookup, no owner check. */
+        ob_arena_t *a = ob_arena_of(p);
+        size_t offset;
+        ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
+        ob_block_t *b = p;
+        if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
+                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
+                      b != pool->free)) {
+            push_block(heap, pool, b);
+            return;
+        }
+        _ob_free_checked(heap, a, pool, p);
+        return;
+    }
+    _ob_free_unowned(heap, p);
+}
+
+#endif /* OB_ALLOC_H */
