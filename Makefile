@@ -3,7 +3,9 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps run test bench clean
+PREFIX ?= /usr/local
+
+.PHONY: all build deps run test bench install clean
 
 all: build
 
@@ -24,6 +26,9 @@ test: build
 
 bench: build
 	bench/run.sh
+
+install: build
+	cmake --install $(BUILD) --prefix $(PREFIX)
 
 clean:
 	rm -rf $(BUILD)
