@@ -163,10 +163,20 @@ void *ob_realloc(void *p, size_t size)
                                         "never allocated, or an interior pointer)");
     size_t usable = pool->block_size;
     if (size <= usable) {
-        /* Stay put unless a smaller class would save memory. */
-        if (ob_pool_state(pool) == OB_POOL_DEDICATED ? size > usable / 2
-                                             : ob_size_class(size) == pool->size_class)
+        /* Shrinking: a move costs a copy and saves at most half the
+         * block; stay put unless the block would be more than half empty
+         * (small blocks, where a copy is cheap, move to their own class). */
+        if (size > usable / 2 && (usable > OB_SMALL_MAX ||
+                                  ob_size_class(size) == pool->size_class))
             return p;
+    }
+    /* Growing: a block that grows once tends to grow again (lists,
+     * string builders, buffers), and each move is a copy.  Give it a
+     * quarter more room, as glibc's in-place growth often does for free. */
+    if (size > usable && size < (SIZE_MAX >> 2)) {
+        size_t roomy = size + (size >> 2);
+        if (roomy <= OB_MAX_CLASS_SIZE && size < 2 * usable)
+            size = roomy;
     }
     return move_block(p, usable, size);
 }
