@@ -71,9 +71,10 @@ static void note_mapping(const char *line)
     uintptr_t end = parse_hex(&s);
     if (*s++ != ' ' || s[0] != 'r' || s[1] != 'w')
         return;
-    /* The path is after the fifth field; anonymous mappings have none. */
+    /* The path follows perms, offset, device and inode; anonymous mappings
+     * have none. */
     int field = 0;
-    while (*s && field < 5) {
+    while (*s && field < 4) {
         while (*s == ' ')
             s++;
         while (*s && *s != ' ')

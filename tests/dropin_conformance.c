@@ -3,7 +3,9 @@
  * sizes, realloc semantics, every bad input; and the edges of a process's
  * life: malloc in a constructor, free in atexit handlers and in thread-exit
  * destructors, fork and exec. */
+#define _GNU_SOURCE
 #define OB_TEST_LIBC 1
+#include <link.h>
 #include <pthread.h>
 #include <spawn.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include "check.h"
 
 #pragma GCC diagnostic ignored "-Walloc-size-larger-than="
+#pragma GCC diagnostic ignored "-Wfree-nonheap-object" /* on purpose, below */
 
 extern char **environ;
 
@@ -165,6 +168,48 @@ static void test_threads_and_exit(void)
     atexit(at_exit_free);
 }
 
+static void free_stack_pointer(void)
+{
+    int x;
+    free(&x);
+}
+
+static int find_loader_data(struct dl_phdr_info *info, size_t size, void *out)
+{
+    (void)size;
+    if (strstr(info->dlpi_name, "/ld-linux") == NULL)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_W)) {
+            /* Its end: the start may be read-only after relocation. */
+            *(char **)out = (char *)(info->dlpi_addr + ph->p_vaddr + ph->p_memsz);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The loader's own memory (here: a word of ld.so's writable data, where
+ * its minimal malloc hands out blocks) is recognised and left alone; other
+ * foreign pointers are reported. */
+static void test_foreign(void)
+{
+    char *loader = NULL;
+    dl_iterate_phdr(find_loader_data, &loader);
+    CHECK(loader != NULL);
+    char *p = loader - 64;
+    char copy[32];
+    memcpy(copy, p, sizeof copy);
+    free(p);
+    CHECK(memcmp(copy, p, sizeof copy) == 0); /* untouched */
+    CHECK_EQ(malloc_usable_size(p), 0);
+    char *moved = realloc(p, sizeof copy);
+    CHECK(moved != NULL && moved != p && memcmp(moved, copy, sizeof copy) == 0);
+    free(moved);
+    CHECK(dies_with(free_stack_pointer, "invalid free"));
+}
+
 static void test_fork_exec(void)
 {
     pid_t pid = fork();
@@ -191,6 +236,7 @@ int main(void)
 {
     CHECK(strcmp(early_block, "constructor") == 0);
     test_family();
+    test_foreign();
     test_threads_and_exit();
     test_fork_exec();
     printf("drop-in conformance: all checks passed\n");
