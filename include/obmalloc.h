@@ -9,6 +9,8 @@
 #define OBMALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -100,6 +102,92 @@ OB_EXPORT int ob_posix_memalign(void **p, size_t alignment, size_t size);
  * unmaps the spare arenas and cached huge blocks kept for reuse.
  */
 OB_EXPORT void ob_collect(int force);
+
+/*
+ * Statistics: where every byte goes.
+ *
+ * ob_stats_get(&s): fills `s`, whose first two fields the caller sets to
+ *   sizeof(struct ob_stats) and OB_STATS_VERSION (a later obmalloc fills
+ *   an older, smaller struct correctly).  Returns 0, or EINVAL if the size
+ *   or version is not one it knows.  Counting is per thread and merged
+ *   here; the figures are exact when no other thread allocates meanwhile.
+ * ob_stats_print(f) / ob_stats_print_json(f): the same as a report (text
+ *   or JSON).  OBMALLOC_STATS=1 (or =json) prints it to stderr at exit,
+ *   OBMALLOC_STATS_FILE=path to that file instead.
+ * ob_stats_reset(): restarts the counters (mallocs, frees, cross-thread
+ *   frees, arena and huge totals) from zero and the peaks from the present.
+ *
+ * The breakdown adds up exactly:
+ *   bytes_allocated_blocks + bytes_free_blocks + bytes_unused_pools
+ *   + bytes_metadata + bytes_quantization + bytes_alignment == bytes_mapped
+ */
+#define OB_STATS_VERSION 1
+#define OB_STATS_CLASSES 80 /* room for every size class; nclasses are used */
+
+struct ob_class_stats {
+    size_t block_size;
+    size_t pools;              /* pools of this class                          */
+    size_t blocks_in_use;      /* blocks handed out and not freed              */
+    size_t blocks_free;        /* other blocks of its pools, carved or not     */
+    size_t bytes_in_use;       /* blocks_in_use * block_size                   */
+    size_t peak_blocks_in_use; /* sampled whenever a pool runs dry, and here   */
+    uint64_t mallocs, frees;   /* since start or ob_stats_reset                */
+};
+
+struct ob_stats {
+    uint32_t size;    /* set by the caller: sizeof(struct ob_stats) */
+    uint32_t version; /* set by the caller: OB_STATS_VERSION        */
+    uint32_t nclasses;
+    uint32_t _reserved;
+    /* arenas (4 MiB each) */
+    uint64_t arenas_allocated, arenas_reclaimed;
+    size_t arenas_current, arenas_highwater;
+    /* bytes */
+    size_t bytes_mapped;    /* everything obmalloc has mapped              */
+    size_t bytes_committed; /* mapped and not given back with madvise      */
+    size_t bytes_resident;  /* of the arenas and huge blocks, per mincore  */
+    size_t bytes_in_use;    /* in blocks the program holds (usable sizes)  */
+    /* huge blocks (above 1 MiB), and blocks alone in over-aligned pages */
+    size_t huge_blocks, huge_bytes;
+    uint64_t huge_allocs, huge_frees;
+    size_t aligned_blocks, aligned_bytes;
+    /* threads */
+    uint64_t cross_thread_frees, threads_seen;
+    size_t threads_current;
+    /* the breakdown of bytes_mapped */
+    size_t bytes_allocated_blocks; /* blocks in use (small, medium, huge, aligned)  */
+    size_t bytes_free_blocks;      /* free blocks in pools; freed huge blocks kept */
+    size_t bytes_unused_pools;     /* arena pages in no pool                       */
+    size_t bytes_metadata;         /* arena headers, the arena map, heaps          */
+    size_t bytes_quantization;     /* pool tails no block fits; huge-block slack   */
+    size_t bytes_alignment;        /* arena header pages beyond the header itself  */
+    struct ob_class_stats classes[OB_STATS_CLASSES];
+};
+
+OB_EXPORT int ob_stats_get(struct ob_stats *stats);
+OB_EXPORT void ob_stats_print(FILE *f);
+OB_EXPORT void ob_stats_print_json(FILE *f);
+OB_EXPORT void ob_stats_reset(void);
+
+/*
+ * Consistency check.
+ *
+ * ob_heap_check(&r): walks every arena and pool and checks obmalloc's
+ *   invariants: map entries, page bitmaps and counts, pool geometry, every
+ *   free list (length against the pool's counts, every link inside the
+ *   pool at a block start, no block twice), and that the statistics
+ *   breakdown adds up.  It reports what it finds in `r` instead of
+ *   crashing, and returns the number of problems (0: all is well).  Call
+ *   it while other threads are not allocating.
+ */
+struct ob_heap_check_result {
+    size_t arenas, pools, free_blocks_checked;
+    size_t problems;
+    const void *first_address; /* where the first problem was seen */
+    char first_problem[160];
+};
+
+OB_EXPORT size_t ob_heap_check(struct ob_heap_check_result *result);
 
 /*
  * Version: "MAJOR.MINOR.PATCH".

@@ -25,7 +25,7 @@ void *_ob_malloc_slow(size_t size)
     size_t cls = ob_size_class(size);
     ob_pool_t *pool = heap->current[cls];
     if (pool->free != NULL)
-        return pop_block(pool);
+        return pop_block(heap, pool, cls);
     return _ob_heap_refill(heap, (unsigned)cls);
 }
 

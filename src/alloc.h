@@ -14,8 +14,9 @@
 
 OB_HIDDEN void *_ob_malloc_slow(size_t size);
 
-OB_INLINE void *pop_block(ob_pool_t *pool)
+OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
+    ob_stat_add(&heap->stats.mallocs[cls], 1);
     ob_block_t *b = pool->free;
     pool->free = ob_block_next(b);
     pool->used++;
@@ -26,13 +27,15 @@ OB_INLINE void *malloc_fast(size_t size)
 {
     ob_heap_t *heap = ob_heap_get();
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
-        ob_pool_t *pool = heap->current[ob_size_class_small(size)];
+        size_t cls = ob_size_class_small(size);
+        ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block(pool);
+            return pop_block(heap, pool, cls);
     } else if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
-        ob_pool_t *pool = heap->current[ob_size_class_large(size)];
+        size_t cls = ob_size_class_large(size);
+        ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block(pool);
+            return pop_block(heap, pool, cls);
     }
     return _ob_malloc_slow(size);
 }
@@ -49,6 +52,7 @@ OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
 
 OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
+    ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     ob_block_set_next(b, pool->free);
     pool->free = b;
     if (OB_UNLIKELY(--pool->used == 0))

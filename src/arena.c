@@ -27,6 +27,29 @@ static ob_arena_t *abandoned;   /* arenas of exited threads, via next     */
 static ob_arena_t *spare;       /* empty arenas kept mapped, via next     */
 static size_t spare_count;
 static _Atomic size_t arenas_mapped;
+static _Atomic uint64_t arenas_allocated, arenas_reclaimed;
+static _Atomic size_t arenas_highwater;
+
+void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed, size_t *highwater)
+{
+    *allocated = atomic_load_explicit(&arenas_allocated, memory_order_relaxed);
+    *reclaimed = atomic_load_explicit(&arenas_reclaimed, memory_order_relaxed);
+    *highwater = atomic_load_explicit(&arenas_highwater, memory_order_relaxed);
+}
+
+/* Visits the arenas no heap owns (abandoned ones and spares), under their
+ * locks. */
+void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx)
+{
+    _ob_lock(&_ob_abandon_lock);
+    for (ob_arena_t *a = abandoned; a != NULL; a = a->next)
+        fn(a, ctx);
+    _ob_unlock(&_ob_abandon_lock);
+    _ob_lock(&_ob_cache_lock);
+    for (ob_arena_t *a = spare; a != NULL; a = a->next)
+        fn(a, ctx);
+    _ob_unlock(&_ob_cache_lock);
+}
 
 size_t _ob_arenas_mapped(void)
 {
@@ -126,7 +149,13 @@ static ob_arena_t *arena_new(void)
         _ob_os_unmap(a, OB_ARENA_SIZE);
         return NULL;
     }
-    atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed);
+    size_t now = atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&arenas_allocated, 1, memory_order_relaxed);
+    size_t high = atomic_load_explicit(&arenas_highwater, memory_order_relaxed);
+    while (now > high && !atomic_compare_exchange_weak_explicit(
+                             &arenas_highwater, &high, now, memory_order_relaxed,
+                             memory_order_relaxed)) {
+    }
     return a;
 }
 
@@ -135,6 +164,7 @@ static void arena_unmap(ob_arena_t *a)
     _ob_map_clear((uintptr_t)a, OB_ARENA_SIZE);
     _ob_os_unmap(a, OB_ARENA_SIZE);
     atomic_fetch_sub_explicit(&arenas_mapped, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&arenas_reclaimed, 1, memory_order_relaxed);
 }
 
 static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)

@@ -21,6 +21,7 @@ ob_map_leaf_t _ob_map_empty_leaf; /* never written */
 _Atomic uintptr_t _ob_map_root[OB_MAP_ROOT_SIZE];
 
 ob_lock_t _ob_map_lock = OB_LOCK_INIT;
+_Atomic size_t _ob_map_leaves;
 
 static ob_map_leaf_t *leaf_for(uintptr_t granule, bool create)
 {
@@ -31,6 +32,8 @@ static ob_map_leaf_t *leaf_for(uintptr_t granule, bool create)
     if (!create)
         return NULL;
     ob_map_leaf_t *leaf = _ob_os_map(sizeof(ob_map_leaf_t), 0);
+    if (leaf != NULL)
+        atomic_fetch_add_explicit(&_ob_map_leaves, 1, memory_order_relaxed);
     if (leaf != NULL)
         atomic_store_explicit(slot, (uintptr_t)leaf - (uintptr_t)&_ob_map_empty_leaf,
                               memory_order_release);

@@ -42,13 +42,28 @@ void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a, ob_pool_t *pool, void *p)
                                                                  : pool->capacity_end)))
         invalid_free(state, p);
     ob_block_t *b = p;
+    bool aligned = state == OB_POOL_DEDICATED;
     if (owner) {
         if (OB_UNLIKELY(b == pool->free))
             _ob_fatal("double free", p, "the block is already at the head of its pool's free list");
+        if (aligned)
+            ob_stat_add(&heap->stats.aligned_frees, 1);
+        else
+            ob_stat_add(&heap->stats.frees[pool->size_class], 1);
         _ob_free_block_local(heap, pool, b);
         return;
     }
+    unsigned cls = pool->size_class; /* read before the block is gone */
     _ob_free_remote(a, pool, b);
+    if (!heap->initialized) {
+        _ob_stats_heapless_free(cls, aligned);
+        return;
+    }
+    if (aligned)
+        ob_stat_add(&heap->stats.aligned_frees, 1);
+    else
+        ob_stat_add(&heap->stats.frees[cls], 1);
+    ob_stat_add(&heap->stats.cross_thread_frees, 1);
 }
 
 void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)

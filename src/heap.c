@@ -29,7 +29,8 @@ __thread ob_heap_t *_ob_tls_heap __attribute__((tls_model("initial-exec"))) =
     &_ob_heap_empty;
 
 ob_lock_t _ob_heaps_lock = OB_LOCK_INIT;
-static ob_heap_t *heaps;      /* live heaps, via reg_next */
+ob_heap_t *_ob_heaps;         /* live heaps, via reg_next */
+#define heaps _ob_heaps
 static ob_heap_t *free_heaps; /* recycled structures      */
 
 #define OB_TICK_EVERY 64 /* slow-path events between clock reads */
@@ -174,6 +175,8 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         continue;
     pop:;
         ob_assert(pool == heap->pools[cls].head);
+        ob_stat_add(&heap->stats.mallocs[cls], 1);
+        _ob_stats_flush_class(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;
         pool->free = ob_block_next(b);
         pool->used++;
@@ -206,6 +209,7 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     pool->zeroed = zeroed;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
+    ob_stat_add(&heap->stats.aligned_mallocs, 1);
     return ob_pool_start(pool);
 oom:
     errno = ENOMEM;
@@ -405,6 +409,7 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
     _ob_huge_cache_trim(now, false);
 
     _ob_lock(&_ob_heaps_lock);
+    _ob_stats_heap_exit(heap); /* its counters outlive it */
     if (heap->reg_prev)
         heap->reg_prev->reg_next = heap->reg_next;
     else
@@ -445,7 +450,9 @@ void _ob_heap_after_fork_child(void)
     ob_heap_t *self = _ob_tls_heap;
     if (self->initialized)
         _ob_heap_for_each_arena(self, reset_arena_notifying, NULL);
-    heaps = self->initialized ? self : NULL;
-    if (self->initialized)
-        self->reg_next = self->reg_prev = NULL;
+    /* The other heaps stay in the registry (their memory is still mapped,
+     * and the statistics keep counting it), marked as orphans. */
+    for (ob_heap_t *h = heaps; h != NULL; h = h->reg_next)
+        if (h != self)
+            h->orphaned = true;
 }

@@ -22,6 +22,46 @@ static ob_huge_t *live;   /* live blocks, via next/prev              */
 static ob_huge_t *cached; /* freed blocks kept mapped, newest first  */
 static size_t cached_bytes;
 static size_t live_count;
+static size_t live_bytes, live_mapped;
+static uint64_t total_allocs, total_frees;
+
+void _ob_huge_totals(ob_huge_totals_t *t)
+{
+    _ob_lock(&_ob_huge_lock);
+    t->live = live_count;
+    t->bytes = live_bytes;
+    t->mapped = live_mapped;
+    t->allocs = total_allocs;
+    t->frees = total_frees;
+    t->cached = 0;
+    for (ob_huge_t *h = cached; h != NULL; h = h->next)
+        t->cached++;
+    t->cached_bytes = cached_bytes;
+    _ob_unlock(&_ob_huge_lock);
+}
+
+/* Visits every huge block, live and cached, under the lock. */
+void _ob_huge_for_each(void (*fn)(const ob_huge_t *, void *), void *ctx)
+{
+    _ob_lock(&_ob_huge_lock);
+    for (ob_huge_t *h = live; h != NULL; h = h->next)
+        fn(h, ctx);
+    for (ob_huge_t *h = cached; h != NULL; h = h->next)
+        fn(h, ctx);
+    _ob_unlock(&_ob_huge_lock);
+}
+
+/* Keeps the live totals: call with the lock held, +1 or -1. */
+static void account(const ob_huge_t *h, int sign)
+{
+    live_count += (size_t)sign;
+    live_bytes += (size_t)sign * h->size;
+    live_mapped += (size_t)sign * h->mapped;
+    if (sign > 0)
+        total_allocs++;
+    else
+        total_frees++;
+}
 
 size_t _ob_huge_live_count(void)
 {
@@ -89,7 +129,7 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
         h->size = need;
         h->live = true;
         push_to(&live, h);
-        live_count++;
+        account(h, +1);
     }
     _ob_unlock(&_ob_huge_lock);
     if (h != NULL) {
@@ -114,7 +154,7 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
     }
     _ob_lock(&_ob_huge_lock);
     push_to(&live, h);
-    live_count++;
+    account(h, +1);
     _ob_unlock(&_ob_huge_lock);
     return addr;
 oom:
@@ -162,7 +202,7 @@ void _ob_huge_free(ob_huge_t *h, void *p)
     }
     h->live = false;
     unlink_from(&live, h);
-    live_count--;
+    account(h, -1);
     uint64_t now = _ob_os_now_ms();
     if (h->mapped <= _ob_options.huge_cache_bytes) {
         h->cached_at_ms = now;
@@ -188,9 +228,19 @@ void _ob_huge_cache_trim(uint64_t now_ms, bool all)
 
 /* New size > OB_MAX_CLASS_SIZE.  The caller owns the block, so only the
  * lists need the lock; the descriptor's fields are the caller's. */
+static void *resized(ob_huge_t *h, size_t old_size, size_t old_mapped, void *result)
+{
+    _ob_lock(&_ob_huge_lock);
+    live_bytes += h->size - old_size;
+    live_mapped += h->mapped - old_mapped;
+    _ob_unlock(&_ob_huge_lock);
+    return result;
+}
+
 void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
 {
     size_t need = page_round(size);
+    size_t old_size = h->size, old_mapped = h->mapped;
     if (need <= h->mapped) {
         if (need < h->mapped / 2) {
             /* Give the tail back: whole granules past the block's end
@@ -203,7 +253,7 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
             h->mapped = need;
         }
         h->size = need;
-        return p;
+        return resized(h, old_size, old_mapped, p);
     }
     /* Grow where it stands if the address space after it is free.  (Any
      * region of ours there would start on a granule inside the range and
@@ -211,7 +261,7 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
     if (_ob_os_try_grow(h->addr, h->mapped, need)) {
         if (_ob_map_set((uintptr_t)h->addr, need, (uintptr_t)h)) {
             h->mapped = h->size = need;
-            return p;
+            return resized(h, old_size, old_mapped, p);
         }
         _ob_os_try_grow(h->addr, need, h->mapped);
         errno = ENOMEM;
@@ -224,7 +274,7 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
             _ob_map_clear((uintptr_t)h->addr, h->mapped);
             h->addr = dest;
             h->mapped = h->size = need;
-            return dest;
+            return resized(h, old_size, old_mapped, dest);
         }
         _ob_map_clear((uintptr_t)dest, need);
     }

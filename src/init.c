@@ -103,6 +103,7 @@ static struct {
     meta_free_t *free;
 } meta_lists[META_SIZES];
 static char *meta_bump, *meta_end;
+_Atomic size_t _ob_meta_bytes;
 
 void *_ob_meta_alloc(size_t size)
 {
@@ -121,6 +122,8 @@ void *_ob_meta_alloc(size_t size)
             size_t chunk = size > META_CHUNK ? ob_align_up(size, META_CHUNK) : META_CHUNK;
             meta_bump = _ob_os_map(chunk, 0);
             meta_end = meta_bump ? meta_bump + chunk : NULL;
+            if (meta_bump != NULL)
+                atomic_fetch_add_explicit(&_ob_meta_bytes, chunk, memory_order_relaxed);
         }
         if (meta_bump != NULL) {
             p = meta_bump;

@@ -275,6 +275,25 @@ typedef struct ob_pool_list {
 #define OB_OWNED_SLOTS 64 /* the heap's direct-mapped cache of its arenas */
 #define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
 
+/* A heap's statistics counters.  Only the heap's thread writes them (with
+ * plain loads and stores, made relaxed atomics so that a reader in another
+ * thread is well-defined); readers sum them over all heaps (stats.c). */
+typedef struct ob_heap_stats {
+    uint64_t mallocs[OB_CLASSES]; /* blocks this heap handed out          */
+    uint64_t frees[OB_CLASSES];   /* blocks this thread freed, any heap's  */
+    uint64_t cross_thread_frees;  /* of those, into another thread's pool  */
+    uint64_t aligned_mallocs;     /* blocks alone in over-aligned pages    */
+    uint64_t aligned_frees;
+    uint64_t flushed[OB_CLASSES]; /* mallocs - frees already added to the
+                                     process-wide estimate behind peaks    */
+} ob_heap_stats_t;
+
+OB_INLINE void ob_stat_add(uint64_t *counter, uint64_t n)
+{
+    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n,
+                     __ATOMIC_RELAXED);
+}
+
 typedef struct ob_heap {
     /* current[c]: the pool malloc takes class c blocks from (the head of
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
@@ -289,9 +308,11 @@ typedef struct ob_heap {
     ob_arena_t *buckets[OB_BUCKETS]; /* owned arenas by nfree            */
     uint64_t bucket_nonempty[OB_BUCKET_WORDS];
     size_t narenas;
+    ob_heap_stats_t stats;
     uint64_t next_tick_ms;
     uint32_t slow_events;
     bool initialized;
+    bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
 } ob_heap_t;
 
@@ -498,6 +519,25 @@ typedef struct ob_options {
 } ob_options_t;
 extern OB_HIDDEN ob_options_t _ob_options;
 OB_HIDDEN void _ob_options_init(void);
+
+/* ---- statistics (stats.c) --------------------------------------------- */
+
+OB_HIDDEN void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls);
+OB_HIDDEN void _ob_stats_heap_exit(ob_heap_t *heap);
+OB_HIDDEN void _ob_stats_heapless_free(unsigned cls, bool aligned);
+extern OB_HIDDEN ob_heap_t *_ob_heaps;                 /* heap.c, under _ob_heaps_lock */
+extern OB_HIDDEN _Atomic size_t _ob_map_leaves;         /* arena_map.c */
+extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* init.c */
+OB_HIDDEN void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed,
+                                      size_t *highwater);
+OB_HIDDEN void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx);
+typedef struct ob_huge_totals {
+    size_t live, bytes, mapped;
+    uint64_t allocs, frees;
+    size_t cached, cached_bytes;
+} ob_huge_totals_t;
+OB_HIDDEN void _ob_huge_totals(ob_huge_totals_t *t);
+OB_HIDDEN void _ob_huge_for_each(void (*fn)(const ob_huge_t *, void *), void *ctx);
 
 /* ---- reports ---------------------------------------------------------- */
 

@@ -14,6 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "obmalloc.h"
+
 static int check_failures;
 
 #define CHECK(cond)                                                         \
@@ -147,5 +149,24 @@ static void require_obmalloc(void)
     }
 }
 #endif
+
+/* After a stress test: obmalloc's own consistency check must pass. */
+static inline void check_heap_sound(void)
+{
+#ifdef OB_TEST_LIBC
+    size_t (*check)(struct ob_heap_check_result *) =
+        (size_t(*)(struct ob_heap_check_result *))dlsym(RTLD_DEFAULT, "ob_heap_check");
+    if (check == NULL)
+        return;
+#else
+    size_t (*check)(struct ob_heap_check_result *) = ob_heap_check;
+#endif
+    struct ob_heap_check_result r;
+    if (check(&r) != 0) {
+        fprintf(stderr, "ob_heap_check: %zu problems; first at %p: %s\n", r.problems,
+                r.first_address, r.first_problem);
+        exit(1);
+    }
+}
 
 #endif

@@ -310,6 +310,7 @@ int main(void)
     test_bad_input();
     test_free_sized();
     test_version();
+    check_heap_sound();
     printf("api: all checks passed\n");
     return 0;
 }

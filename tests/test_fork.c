@@ -75,6 +75,7 @@ static int child_work(int depth)
         if (ret != NULL)
             return 12;
     }
+    check_heap_sound(); /* the child's view, parent threads' heaps included */
     if (depth > 0) {
         pid_t pid = fork();
         if (pid == 0)
@@ -110,6 +111,7 @@ int main(void)
         pthread_join(t[i], NULL);
     for (int i = 0; i < SHARED; i++)
         ob_free(shared[i]);
+    check_heap_sound();
     printf("fork: %d children allocated and freed while threads ran\n", forks);
     return 0;
 }

@@ -102,6 +102,8 @@ static void fullest_first(void)
 int main(void)
 {
     one_gib();
+    check_heap_sound();
     fullest_first();
+    check_heap_sound();
     return 0;
 }

@@ -282,7 +282,9 @@ int main(void)
     thread_churn((int)scaled(300));
     /* Everything was freed: after a forced collection nothing stays mapped
      * but this thread's own arenas. */
+    check_heap_sound();
     ob_collect(1);
+    check_heap_sound();
     printf("threads: all blocks checked and freed\n");
     return 0;
 }

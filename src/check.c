@@ -1,0 +1,166 @@
+/*
+ * ob_heap_check: walks every arena and pool and checks the invariants the
+ * rest of obmalloc relies on, reporting instead of crashing.  Free-list
+ * links are checked against the pool's bounds before they are followed,
+ * so a corrupted list is reported, not walked into the weeds.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bitmap.h"
+
+typedef struct check {
+    struct ob_heap_check_result *r;
+    const ob_heap_t *owner; /* NULL for abandoned and spare arenas */
+} check_t;
+
+static void problem(check_t *c, const void *where, const char *fmt, ...)
+{
+    struct ob_heap_check_result *r = c->r;
+    if (r->problems++ == 0) {
+        r->first_address = where;
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(r->first_problem, sizeof r->first_problem, fmt, ap);
+        va_end(ap);
+    }
+}
+
+static void check_pool(ob_pool_t *pool, void *ctx)
+{
+    check_t *c = ctx;
+    c->r->pools++;
+    ob_arena_t *a = ob_arena_of_pool(pool);
+    size_t index = (size_t)(pool - a->pages);
+    int state = ob_pool_state(pool);
+    char *start = ob_pool_start(pool);
+    if (state != OB_POOL_ACTIVE && state != OB_POOL_FULL && state != OB_POOL_DEDICATED) {
+        problem(c, start, "pool at page %zu has state %d", index, state);
+        return;
+    }
+    if (pool->npages == 0 || index + pool->npages > OB_ARENA_PAGES ||
+        !ob_bitmap_any(a->used_map, index, 1)) {
+        problem(c, start, "pool at page %zu has a bad span (%u pages)", index, pool->npages);
+        return;
+    }
+    for (size_t j = 1; j < pool->npages; j++) {
+        const ob_pool_t *tail = &a->pages[index + j];
+        if (ob_pool_state(tail) != OB_POOL_TAIL || tail->head_offset != j)
+            problem(c, start, "page %zu of the pool at page %zu does not point back", index + j, index);
+    }
+    if (pool->capacity_end != (uint32_t)pool->capacity * pool->block_size ||
+        pool->capacity_end > (size_t)pool->npages * OB_PAGE_SIZE ||
+        pool->carved_end > pool->capacity_end || pool->carved_end % pool->block_size ||
+        pool->divisor != ob_divisor_for(pool->block_size)) {
+        problem(c, start, "pool at page %zu has inconsistent geometry", index);
+        return;
+    }
+    if (state != OB_POOL_DEDICATED &&
+        (pool->size_class >= OB_CLASSES ||
+         pool->block_size != _ob_classes[pool->size_class].block_size))
+        problem(c, start, "pool at page %zu: block size %u does not match class %u", index,
+                pool->block_size, pool->size_class);
+    /* The free list: inside the pool, at block starts, no block twice, as
+     * long as used + length == carved. */
+    uint64_t seen[1024 / 64] = {0};
+    size_t carved = pool->carved_end / pool->block_size, length = 0;
+    for (ob_block_t *b = pool->free; b != NULL; b = ob_block_next(b)) {
+        size_t offset = (size_t)((char *)b - start);
+        if (!ob_pool_is_block_offset(pool, offset, pool->carved_end)) {
+            problem(c, b, "free list of the pool at page %zu links outside its blocks", index);
+            return;
+        }
+        size_t k = offset / pool->block_size;
+        if (k < 1024) {
+            if (seen[k / 64] >> (k % 64) & 1) {
+                problem(c, b, "block is twice on the free list of the pool at page %zu", index);
+                return;
+            }
+            seen[k / 64] |= (uint64_t)1 << (k % 64);
+        }
+        if (++length > carved) {
+            problem(c, b, "free list of the pool at page %zu is longer than the pool", index);
+            return;
+        }
+    }
+    c->r->free_blocks_checked += length;
+    if (pool->used + length != carved)
+        problem(c, start, "pool at page %zu: %u used + %zu free != %zu carved", index, pool->used,
+                length, carved);
+    /* (An abandoned arena's full pools may have got blocks back while its
+     * thread exited; the heap that adopts it sorts them out.) */
+    if (c->owner != NULL && state == OB_POOL_FULL &&
+        (pool->free != NULL || pool->carved_end != pool->capacity_end))
+        problem(c, start, "pool at page %zu is FULL but has room", index);
+}
+
+static void check_arena(ob_arena_t *a, void *ctx)
+{
+    check_t *c = ctx;
+    c->r->arenas++;
+    if (ob_map_lookup(a) != ((uintptr_t)a | OB_MAP_ARENA))
+        problem(c, a, "the arena map does not name the arena");
+    if (c->owner != NULL && atomic_load_explicit(&a->heap, memory_order_relaxed) != c->owner)
+        problem(c, a, "the arena's owner is not the heap that lists it");
+    if (ob_bitmap_count(a->used_map) != OB_ARENA_PAGES - a->nfree)
+        problem(c, a, "the arena's page bitmap counts %zu used pages, nfree says %u",
+                ob_bitmap_count(a->used_map), a->nfree);
+    for (size_t i = 0; i < OB_ARENA_HEADER_PAGES; i++)
+        if (!ob_bitmap_any(a->used_map, i, 1))
+            problem(c, a, "an arena header page is marked free");
+    size_t i = OB_ARENA_HEADER_PAGES;
+    while (i < OB_ARENA_PAGES) {
+        ob_pool_t *page = &a->pages[i];
+        int state = ob_pool_state(page);
+        bool used = ob_bitmap_any(a->used_map, i, 1);
+        if (state == OB_POOL_FREE) {
+            if (used)
+                problem(c, a, "page %zu is in no pool but marked used", i);
+            i++;
+            continue;
+        }
+        if (!used)
+            problem(c, a, "page %zu holds a pool but is marked free", i);
+        if (state == OB_POOL_TAIL) {
+            problem(c, a, "page %zu continues a pool that does not start before it", i);
+            i++;
+            continue;
+        }
+        check_pool(page, c);
+        i += page->npages ? page->npages : 1;
+    }
+}
+
+static void check_heap_arena(ob_arena_t *a, void *ctx)
+{
+    check_arena(a, ctx);
+}
+
+size_t ob_heap_check(struct ob_heap_check_result *result)
+{
+    struct ob_heap_check_result local;
+    struct ob_heap_check_result *r = result ? result : &local;
+    memset(r, 0, sizeof *r);
+    ob_ensure_init();
+    check_t c = {.r = r};
+    _ob_lock(&_ob_heaps_lock);
+    for (ob_heap_t *h = _ob_heaps; h != NULL; h = h->reg_next) {
+        if (h->orphaned)
+            continue; /* a fork child's view of a thread frozen mid-update */
+        c.owner = h;
+        _ob_heap_for_each_arena(h, check_heap_arena, &c);
+    }
+    _ob_unlock(&_ob_heaps_lock);
+    c.owner = NULL;
+    _ob_arena_for_each_unowned(check_arena, &c);
+
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    ob_stats_get(&s);
+    size_t sum = s.bytes_allocated_blocks + s.bytes_free_blocks + s.bytes_unused_pools +
+                 s.bytes_metadata + s.bytes_quantization + s.bytes_alignment;
+    if (sum != s.bytes_mapped)
+        problem(&c, NULL, "the statistics breakdown adds up to %zu, not %zu mapped", sum,
+                s.bytes_mapped);
+    return r->problems;
+}

@@ -1,0 +1,417 @@
+/*
+ * Statistics: where every byte goes.
+ *
+ * Counting costs the fast paths one load-add-store each: every heap counts
+ * the blocks it hands out and the blocks its thread frees, per class, in
+ * its own counters (no atomic instruction, no shared cache line).  A heap
+ * that exits adds its counters to `retired`; a thread that frees before it
+ * ever allocated counts into `heapless` with atomics (a slow path anyway).
+ * Blocks in use per class = all mallocs - all frees.
+ *
+ * The memory side comes from walking every arena (owned, abandoned, spare)
+ * and every huge block, so the breakdown of mapped bytes adds up exactly:
+ *
+ *   per arena (4 MiB) = sizeof(ob_arena_t)                 metadata
+ *                     + rest of the header pages           alignment
+ *                     + pages in no pool                   unused pools
+ *                     + per pool: blocks in use, free blocks, its tail
+ *                       (quantization); an over-aligned block is in use
+ *   per huge block    = its size (in use) + mapped beyond it (quantization);
+ *                       a freed one kept for reuse is a free block
+ *   arena map leaves, metadata chunks                      metadata
+ *
+ * Peaks: a heap adds (its mallocs - its frees) to a process-wide estimate
+ * whenever one of its pools runs dry, and the class's peak is the highest
+ * estimate seen then or at ob_stats_get.  So a peak is sampled, not exact
+ * to the block: it can miss a spike that ends before any pool runs dry.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+typedef struct counters {
+    uint64_t mallocs[OB_CLASSES], frees[OB_CLASSES];
+    uint64_t cross_thread_frees, aligned_mallocs, aligned_frees;
+} counters_t;
+
+static counters_t retired;  /* heaps that exited; under _ob_heaps_lock */
+static counters_t heapless; /* atomics */
+static uint64_t threads_seen;
+static _Atomic int64_t live_estimate[OB_CLASSES];
+static _Atomic uint64_t peak[OB_CLASSES];
+
+/* What ob_stats_reset saw, subtracted from what is reported. */
+static struct {
+    counters_t counts;
+    uint64_t arenas_allocated, arenas_reclaimed, huge_allocs, huge_frees;
+    size_t arenas_highwater_floor;
+} baseline;
+
+static void raise_peak(unsigned cls, uint64_t value)
+{
+    uint64_t old = atomic_load_explicit(&peak[cls], memory_order_relaxed);
+    while (value > old && !atomic_compare_exchange_weak_explicit(
+                              &peak[cls], &old, value, memory_order_relaxed,
+                              memory_order_relaxed)) {
+    }
+}
+
+void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls)
+{
+    ob_heap_stats_t *s = &heap->stats;
+    uint64_t net = __atomic_load_n(&s->mallocs[cls], __ATOMIC_RELAXED) -
+                   __atomic_load_n(&s->frees[cls], __ATOMIC_RELAXED);
+    int64_t delta = (int64_t)(net - s->flushed[cls]);
+    if (delta == 0)
+        return;
+    s->flushed[cls] = net;
+    int64_t now = atomic_fetch_add_explicit(&live_estimate[cls], delta, memory_order_relaxed) + delta;
+    if (now > 0)
+        raise_peak(cls, (uint64_t)now);
+}
+
+static void add_counters(counters_t *to, const ob_heap_stats_t *s)
+{
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        to->mallocs[c] += __atomic_load_n(&s->mallocs[c], __ATOMIC_RELAXED);
+        to->frees[c] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
+    }
+    to->cross_thread_frees += __atomic_load_n(&s->cross_thread_frees, __ATOMIC_RELAXED);
+    to->aligned_mallocs += __atomic_load_n(&s->aligned_mallocs, __ATOMIC_RELAXED);
+    to->aligned_frees += __atomic_load_n(&s->aligned_frees, __ATOMIC_RELAXED);
+}
+
+/* Called with _ob_heaps_lock held, as the heap leaves the registry. */
+void _ob_stats_heap_exit(ob_heap_t *heap)
+{
+    for (unsigned c = 0; c < OB_CLASSES; c++)
+        _ob_stats_flush_class(heap, c);
+    add_counters(&retired, &heap->stats);
+    threads_seen++;
+}
+
+void _ob_stats_heapless_free(unsigned cls, bool aligned)
+{
+    if (aligned)
+        __atomic_fetch_add(&heapless.aligned_frees, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&heapless.frees[cls], 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&heapless.cross_thread_frees, 1, __ATOMIC_RELAXED);
+    atomic_fetch_sub_explicit(&live_estimate[cls], aligned ? 0 : 1, memory_order_relaxed);
+}
+
+/* ---- gathering ---------------------------------------------------------- */
+
+typedef struct walk {
+    size_t pools[OB_CLASSES], capacity[OB_CLASSES];
+    size_t arenas, free_pages, committed_pages, quantization;
+    size_t aligned_blocks, aligned_bytes;
+    size_t resident;
+    size_t huge_cached_bytes, huge_slack;
+    bool resident_wanted;
+} walk_t;
+
+static size_t resident_bytes_of(void *addr, size_t len)
+{
+    size_t page = _ob_os_page_size();
+    size_t pages = len / page, resident = 0;
+    unsigned char vec[1024];
+    for (size_t done = 0; done < pages; done += sizeof vec) {
+        size_t n = pages - done < sizeof vec ? pages - done : sizeof vec;
+        if (mincore((char *)addr + done * page, n * page, vec) != 0)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            resident += vec[i] & 1;
+    }
+    return resident * page;
+}
+
+static void walk_pool(ob_pool_t *pool, void *ctx)
+{
+    walk_t *w = ctx;
+    if (ob_pool_state(pool) == OB_POOL_DEDICATED) {
+        w->aligned_blocks++;
+        w->aligned_bytes += pool->block_size;
+        return;
+    }
+    w->pools[pool->size_class]++;
+    w->capacity[pool->size_class] += pool->capacity;
+    w->quantization += (size_t)pool->npages * OB_PAGE_SIZE - pool->capacity_end;
+}
+
+static void walk_arena(ob_arena_t *a, void *ctx)
+{
+    walk_t *w = ctx;
+    w->arenas++;
+    w->free_pages += a->nfree;
+    size_t committed = 0;
+    for (size_t i = 0; i < OB_BITMAP_WORDS; i++)
+        committed += (size_t)__builtin_popcountll(a->used_map[i] | a->dirty_map[i]);
+    w->committed_pages += committed;
+    if (w->resident_wanted)
+        w->resident += resident_bytes_of(a, OB_ARENA_SIZE);
+    _ob_arena_for_each_pool(a, walk_pool, w);
+}
+
+static void walk_huge(const ob_huge_t *h, void *ctx)
+{
+    walk_t *w = ctx;
+    if (h->live)
+        w->huge_slack += h->mapped - h->size;
+    else
+        w->huge_cached_bytes += h->mapped;
+    if (w->resident_wanted)
+        w->resident += resident_bytes_of(h->addr, h->mapped);
+}
+
+static void sub_counters(counters_t *c, const counters_t *base)
+{
+    for (unsigned i = 0; i < OB_CLASSES; i++) {
+        c->mallocs[i] -= base->mallocs[i];
+        c->frees[i] -= base->frees[i];
+    }
+    c->cross_thread_frees -= base->cross_thread_frees;
+    c->aligned_mallocs -= base->aligned_mallocs;
+    c->aligned_frees -= base->aligned_frees;
+}
+
+/* All counters since start, and the walk of all memory. */
+static void gather(counters_t *all, walk_t *w, size_t *threads_current)
+{
+    memset(all, 0, sizeof *all);
+    *threads_current = 0;
+    _ob_lock(&_ob_heaps_lock);
+    *all = retired;
+    for (ob_heap_t *h = _ob_heaps; h != NULL; h = h->reg_next) {
+        add_counters(all, &h->stats);
+        _ob_heap_for_each_arena(h, walk_arena, w);
+        (*threads_current)++;
+    }
+    _ob_unlock(&_ob_heaps_lock);
+    for (unsigned c = 0; c < OB_CLASSES; c++)
+        all->frees[c] += __atomic_load_n(&heapless.frees[c], __ATOMIC_RELAXED);
+    all->cross_thread_frees += __atomic_load_n(&heapless.cross_thread_frees, __ATOMIC_RELAXED);
+    all->aligned_frees += __atomic_load_n(&heapless.aligned_frees, __ATOMIC_RELAXED);
+    _ob_arena_for_each_unowned(walk_arena, w);
+    _ob_huge_for_each(walk_huge, w);
+}
+
+static void fill(struct ob_stats *s, bool resident)
+{
+    counters_t all;
+    walk_t w;
+    memset(&w, 0, sizeof w);
+    w.resident_wanted = resident;
+    size_t threads_current;
+    gather(&all, &w, &threads_current);
+    ob_huge_totals_t huge;
+    _ob_huge_totals(&huge);
+    uint64_t arenas_allocated, arenas_reclaimed;
+    size_t arenas_highwater;
+    _ob_arena_stats_totals(&arenas_allocated, &arenas_reclaimed, &arenas_highwater);
+
+    s->nclasses = OB_CLASSES;
+    size_t in_use_bytes = 0, free_bytes = 0;
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        struct ob_class_stats *cs = &s->classes[c];
+        size_t bs = _ob_classes[c].block_size;
+        int64_t live = (int64_t)(all.mallocs[c] - all.frees[c]);
+        if (live < 0)
+            live = 0; /* a free counted before its malloc, in another thread */
+        if ((size_t)live > w.capacity[c])
+            live = (int64_t)w.capacity[c];
+        raise_peak(c, (uint64_t)live);
+        cs->block_size = bs;
+        cs->pools = w.pools[c];
+        cs->blocks_in_use = (size_t)live;
+        cs->blocks_free = w.capacity[c] - (size_t)live;
+        cs->bytes_in_use = (size_t)live * bs;
+        cs->peak_blocks_in_use = atomic_load_explicit(&peak[c], memory_order_relaxed);
+        in_use_bytes += cs->bytes_in_use;
+        free_bytes += cs->blocks_free * bs;
+    }
+    counters_t since = all;
+    sub_counters(&since, &baseline.counts);
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        s->classes[c].mallocs = since.mallocs[c];
+        s->classes[c].frees = since.frees[c];
+    }
+
+    size_t arena_bytes = w.arenas * OB_ARENA_SIZE;
+    size_t huge_mapped = huge.mapped + w.huge_cached_bytes;
+    size_t leaves = atomic_load_explicit(&_ob_map_leaves, memory_order_relaxed) * sizeof(ob_map_leaf_t);
+    size_t meta = atomic_load_explicit(&_ob_meta_bytes, memory_order_relaxed);
+
+    s->arenas_allocated = arenas_allocated - baseline.arenas_allocated;
+    s->arenas_reclaimed = arenas_reclaimed - baseline.arenas_reclaimed;
+    s->arenas_current = w.arenas;
+    s->arenas_highwater = arenas_highwater > baseline.arenas_highwater_floor
+                              ? arenas_highwater : baseline.arenas_highwater_floor;
+    s->huge_blocks = huge.live;
+    s->huge_bytes = huge.bytes;
+    s->huge_allocs = huge.allocs - baseline.huge_allocs;
+    s->huge_frees = huge.frees - baseline.huge_frees;
+    s->aligned_blocks = w.aligned_blocks;
+    s->aligned_bytes = w.aligned_bytes;
+    s->cross_thread_frees = since.cross_thread_frees;
+    _ob_lock(&_ob_heaps_lock);
+    s->threads_seen = threads_seen + threads_current;
+    _ob_unlock(&_ob_heaps_lock);
+    s->threads_current = threads_current;
+
+    s->bytes_allocated_blocks = in_use_bytes + w.aligned_bytes + huge.bytes;
+    s->bytes_free_blocks = free_bytes + w.huge_cached_bytes;
+    s->bytes_unused_pools = w.free_pages * OB_PAGE_SIZE;
+    s->bytes_metadata = w.arenas * sizeof(ob_arena_t) + leaves + meta;
+    s->bytes_quantization = w.quantization + w.huge_slack;
+    s->bytes_alignment = w.arenas * (OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - sizeof(ob_arena_t));
+    s->bytes_mapped = arena_bytes + huge_mapped + leaves + meta;
+    s->bytes_committed = w.committed_pages * OB_PAGE_SIZE + huge_mapped + leaves + meta;
+    s->bytes_resident = w.resident;
+    s->bytes_in_use = s->bytes_allocated_blocks;
+}
+
+int ob_stats_get(struct ob_stats *stats)
+{
+    if (stats == NULL || stats->version != OB_STATS_VERSION ||
+        stats->size < offsetof(struct ob_stats, classes))
+        return EINVAL;
+    ob_ensure_init();
+    struct ob_stats full;
+    memset(&full, 0, sizeof full);
+    fill(&full, true);
+    size_t size = stats->size < sizeof full ? stats->size : sizeof full;
+    full.size = stats->size;
+    full.version = OB_STATS_VERSION;
+    /* A smaller struct (an older caller) gets the classes that fit. */
+    memcpy(stats, &full, size);
+    return 0;
+}
+
+void ob_stats_reset(void)
+{
+    ob_ensure_init();
+    counters_t all;
+    walk_t w;
+    memset(&w, 0, sizeof w);
+    size_t threads_current;
+    gather(&all, &w, &threads_current);
+    ob_huge_totals_t huge;
+    _ob_huge_totals(&huge);
+    uint64_t allocated, reclaimed;
+    size_t highwater;
+    _ob_arena_stats_totals(&allocated, &reclaimed, &highwater);
+    baseline.counts = all;
+    baseline.arenas_allocated = allocated;
+    baseline.arenas_reclaimed = reclaimed;
+    baseline.huge_allocs = huge.allocs;
+    baseline.huge_frees = huge.frees;
+    baseline.arenas_highwater_floor = w.arenas;
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        int64_t live = (int64_t)(all.mallocs[c] - all.frees[c]);
+        atomic_store_explicit(&peak[c], live > 0 ? (uint64_t)live : 0, memory_order_relaxed);
+    }
+}
+
+/* ---- reports ------------------------------------------------------------ */
+
+static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
+
+void ob_stats_print(FILE *f)
+{
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    ob_stats_get(&s);
+    fprintf(f, "obmalloc %s statistics (pid %d)\n\n", ob_version(), (int)getpid());
+    fprintf(f, "class   size   pools   in use     free  bytes in use     peak      mallocs        frees\n");
+    for (unsigned c = 0; c < s.nclasses; c++) {
+        const struct ob_class_stats *cs = &s.classes[c];
+        if (!cs->pools && !cs->mallocs && !cs->frees && !cs->peak_blocks_in_use)
+            continue;
+        fprintf(f, "%5u %7zu %6zu %8zu %8zu %13zu %8zu %12llu %12llu\n", c, cs->block_size,
+                cs->pools, cs->blocks_in_use, cs->blocks_free, cs->bytes_in_use,
+                cs->peak_blocks_in_use, (unsigned long long)cs->mallocs,
+                (unsigned long long)cs->frees);
+    }
+    fprintf(f, "\narenas: %llu allocated, %llu reclaimed, %zu current, %zu high-water mark\n",
+            (unsigned long long)s.arenas_allocated, (unsigned long long)s.arenas_reclaimed,
+            s.arenas_current, s.arenas_highwater);
+    fprintf(f, "bytes: %zu mapped (%.1f MiB), %zu committed, %zu resident, %zu in use\n",
+            s.bytes_mapped, mib(s.bytes_mapped), s.bytes_committed, s.bytes_resident,
+            s.bytes_in_use);
+    fprintf(f, "huge blocks: %zu live (%zu bytes), %llu allocated, %llu freed\n", s.huge_blocks,
+            s.huge_bytes, (unsigned long long)s.huge_allocs, (unsigned long long)s.huge_frees);
+    fprintf(f, "over-aligned blocks: %zu (%zu bytes)\n", s.aligned_blocks, s.aligned_bytes);
+    fprintf(f, "threads: %llu seen, %zu current; cross-thread frees: %llu\n",
+            (unsigned long long)s.threads_seen, s.threads_current,
+            (unsigned long long)s.cross_thread_frees);
+    fprintf(f, "\nbytes mapped, broken down:\n");
+    fprintf(f, "  %14zu  in allocated blocks\n", s.bytes_allocated_blocks);
+    fprintf(f, "  %14zu  in free blocks\n", s.bytes_free_blocks);
+    fprintf(f, "  %14zu  in unused pools\n", s.bytes_unused_pools);
+    fprintf(f, "  %14zu  metadata\n", s.bytes_metadata);
+    fprintf(f, "  %14zu  lost to quantization\n", s.bytes_quantization);
+    fprintf(f, "  %14zu  lost to alignment\n", s.bytes_alignment);
+    fprintf(f, "= %14zu  mapped\n", s.bytes_mapped);
+}
+
+void ob_stats_print_json(FILE *f)
+{
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    ob_stats_get(&s);
+    fprintf(f, "{\"obmalloc\": \"%s\", \"stats_version\": %d, \"pid\": %d,\n \"classes\": [",
+            ob_version(), OB_STATS_VERSION, (int)getpid());
+    for (unsigned c = 0; c < s.nclasses; c++) {
+        const struct ob_class_stats *cs = &s.classes[c];
+        fprintf(f, "%s\n  {\"class\": %u, \"block_size\": %zu, \"pools\": %zu, \"blocks_in_use\": %zu, "
+                   "\"blocks_free\": %zu, \"bytes_in_use\": %zu, \"peak_blocks_in_use\": %zu, "
+                   "\"mallocs\": %llu, \"frees\": %llu}",
+                c ? "," : "", c, cs->block_size, cs->pools, cs->blocks_in_use, cs->blocks_free,
+                cs->bytes_in_use, cs->peak_blocks_in_use, (unsigned long long)cs->mallocs,
+                (unsigned long long)cs->frees);
+    }
+    fprintf(f, "],\n \"arenas\": {\"allocated\": %llu, \"reclaimed\": %llu, \"current\": %zu, "
+               "\"highwater\": %zu},\n",
+            (unsigned long long)s.arenas_allocated, (unsigned long long)s.arenas_reclaimed,
+            s.arenas_current, s.arenas_highwater);
+    fprintf(f, " \"bytes\": {\"mapped\": %zu, \"committed\": %zu, \"resident\": %zu, \"in_use\": %zu},\n",
+            s.bytes_mapped, s.bytes_committed, s.bytes_resident, s.bytes_in_use);
+    fprintf(f, " \"huge\": {\"blocks\": %zu, \"bytes\": %zu, \"allocs\": %llu, \"frees\": %llu},\n",
+            s.huge_blocks, s.huge_bytes, (unsigned long long)s.huge_allocs,
+            (unsigned long long)s.huge_frees);
+    fprintf(f, " \"aligned\": {\"blocks\": %zu, \"bytes\": %zu},\n", s.aligned_blocks, s.aligned_bytes);
+    fprintf(f, " \"threads\": {\"seen\": %llu, \"current\": %zu, \"cross_thread_frees\": %llu},\n",
+            (unsigned long long)s.threads_seen, s.threads_current,
+            (unsigned long long)s.cross_thread_frees);
+    fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "
+               "\"unused_pools\": %zu, \"metadata\": %zu, \"quantization\": %zu, "
+               "\"alignment\": %zu, \"mapped\": %zu}}\n",
+            s.bytes_allocated_blocks, s.bytes_free_blocks, s.bytes_unused_pools, s.bytes_metadata,
+            s.bytes_quantization, s.bytes_alignment, s.bytes_mapped);
+}
+
+/* OBMALLOC_STATS=1|json: the report at exit, to stderr or
+ * OBMALLOC_STATS_FILE. */
+__attribute__((destructor)) static void stats_at_exit(void)
+{
+    const char *mode = getenv("OBMALLOC_STATS");
+    if (mode == NULL || *mode == 0 || strcmp(mode, "0") == 0)
+        return;
+    const char *path = getenv("OBMALLOC_STATS_FILE");
+    FILE *f = path && *path ? fopen(path, "w") : stderr;
+    if (f == NULL)
+        f = stderr;
+    if (strcmp(mode, "json") == 0)
+        ob_stats_print_json(f);
+    else
+        ob_stats_print(f);
+    if (f != stderr)
+        fclose(f);
+    else
+        fflush(f);
+}
