@@ -68,6 +68,14 @@ def main():
               % (name, wall, wall / ob_wall, rss, rss / ob_rss))
     print("\nEvery run printed: %s" % outputs.pop())
 
+    # One more obmalloc run, for its statistics at exit.
+    stats_file = os.path.join(ROOT, "build", "run_demo_stats.txt")
+    run(argv, dict(configs[0][1], OBMALLOC_STATS="1", OBMALLOC_STATS_FILE=stats_file))
+    with open(stats_file) as f:
+        report = f.read()
+    print("\nobmalloc's statistics at the end of one run (OBMALLOC_STATS=1):\n")
+    print(report)
+
 
 if __name__ == "__main__":
     main()

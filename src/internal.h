@@ -275,9 +275,8 @@ typedef struct ob_pool_list {
 #define OB_OWNED_SLOTS 64 /* the heap's direct-mapped cache of its arenas */
 #define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
 
-/* A heap's statistics counters.  Only the heap's thread writes them (with
- * plain loads and stores, made relaxed atomics so that a reader in another
- * thread is well-defined); readers sum them over all heaps (stats.c). */
+/* A heap's statistics counters.  Only the heap's thread writes them;
+ * readers sum them over all heaps (stats.c). */
 typedef struct ob_heap_stats {
     uint64_t mallocs[OB_CLASSES]; /* blocks this heap handed out          */
     uint64_t frees[OB_CLASSES];   /* blocks this thread freed, any heap's  */
@@ -288,10 +287,20 @@ typedef struct ob_heap_stats {
                                      process-wide estimate behind peaks    */
 } ob_heap_stats_t;
 
+/* OB_STATS_COUNTERS=0 compiles the counters out: only for measuring
+ * what they cost (bench/run.sh --stats-cost); the statistics need them. */
+#ifndef OB_STATS_COUNTERS
+#define OB_STATS_COUNTERS 1
+#endif
+
+/* A plain add: one instruction on the fast paths.  Only the owning thread
+ * writes; a reader in another thread (ob_stats_get) may see a value that
+ * lags, which is why the figures are exact only when the other threads
+ * are quiet (as mimalloc's thread-local statistics). */
 OB_INLINE void ob_stat_add(uint64_t *counter, uint64_t n)
 {
-    __atomic_store_n(counter, __atomic_load_n(counter, __ATOMIC_RELAXED) + n,
-                     __ATOMIC_RELAXED);
+    if (OB_STATS_COUNTERS)
+        *counter += n;
 }
 
 typedef struct ob_heap {
