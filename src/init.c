@@ -72,6 +72,7 @@ void _ob_init(void)
         _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();
     _ob_secret = _ob_os_random();
+    _ob_stats_init();
     _ob_os_thread_key_init(on_thread_exit);
     _ob_os_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store(&init_state, INIT_DONE);

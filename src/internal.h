@@ -534,6 +534,7 @@ OB_HIDDEN void _ob_options_init(void);
 OB_HIDDEN void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN void _ob_stats_heap_exit(ob_heap_t *heap);
 OB_HIDDEN void _ob_stats_heapless_free(unsigned cls, bool aligned);
+OB_HIDDEN void _ob_stats_init(void);
 extern OB_HIDDEN ob_heap_t *_ob_heaps;                 /* heap.c, under _ob_heaps_lock */
 extern OB_HIDDEN _Atomic size_t _ob_map_leaves;         /* arena_map.c */
 extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* init.c */

@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -396,14 +397,33 @@ void ob_stats_print_json(FILE *f)
 }
 
 /* OBMALLOC_STATS=1|json: the report at exit, to stderr or
- * OBMALLOC_STATS_FILE. */
+ * OBMALLOC_STATS_FILE.  Programs may close stderr before the end (coreutils
+ * does, in an atexit handler), so when a report is wanted obmalloc keeps
+ * its own close-on-exec copy of descriptor 2, numbered high so as not to
+ * disturb the program's own numbering. */
+static int report_fd = -1;
+
+void _ob_stats_init(void)
+{
+    const char *mode = getenv("OBMALLOC_STATS");
+    if (mode == NULL || *mode == 0 || strcmp(mode, "0") == 0)
+        return;
+    const char *path = getenv("OBMALLOC_STATS_FILE");
+    if (path == NULL || *path == 0)
+        report_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 200);
+}
+
 __attribute__((destructor)) static void stats_at_exit(void)
 {
     const char *mode = getenv("OBMALLOC_STATS");
     if (mode == NULL || *mode == 0 || strcmp(mode, "0") == 0)
         return;
     const char *path = getenv("OBMALLOC_STATS_FILE");
-    FILE *f = path && *path ? fopen(path, "w") : stderr;
+    FILE *f = NULL;
+    if (path && *path)
+        f = fopen(path, "w");
+    else if (report_fd >= 0)
+        f = fdopen(report_fd, "w");
     if (f == NULL)
         f = stderr;
     if (strcmp(mode, "json") == 0)
