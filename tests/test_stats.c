@@ -194,11 +194,14 @@ static void test_at_exit(const char *self)
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "OBMALLOC_STATS=1 %s --child 2>&1 | grep -q 'bytes mapped, broken down'", self);
     CHECK_EQ(system(cmd), 0);
+    char path[] = "/tmp/ob_stats_exit_XXXXXX"; /* the variants run side by side */
+    close(mkstemp(path));
     snprintf(cmd, sizeof cmd,
-             "OBMALLOC_STATS=json OBMALLOC_STATS_FILE=/tmp/ob_stats_exit.json %s --child && "
-             "python3 -m json.tool /tmp/ob_stats_exit.json > /dev/null && rm /tmp/ob_stats_exit.json",
-             self);
+             "OBMALLOC_STATS=json OBMALLOC_STATS_FILE=%s %s --child && "
+             "python3 -m json.tool %s > /dev/null",
+             path, self, path);
     CHECK_EQ(system(cmd), 0);
+    unlink(path);
     snprintf(cmd, sizeof cmd, "%s --child 2>&1 | grep -q 'broken down' && exit 1 || exit 0", self);
     CHECK_EQ(system(cmd), 0); /* off by default */
 }
