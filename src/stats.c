@@ -203,78 +203,92 @@ static void gather(counters_t *all, walk_t *w, size_t *threads_current)
     _ob_huge_for_each(walk_huge, w);
 }
 
-static void fill(struct ob_stats *s, bool resident)
-{
+/* Everything the figures are made of, taken at one go. */
+typedef struct snapshot {
     counters_t all;
     walk_t w;
-    memset(&w, 0, sizeof w);
-    w.resident_wanted = resident;
     size_t threads_current;
-    gather(&all, &w, &threads_current);
     ob_huge_totals_t huge;
-    _ob_huge_totals(&huge);
     uint64_t arenas_allocated, arenas_reclaimed;
     size_t arenas_highwater;
-    _ob_arena_stats_totals(&arenas_allocated, &arenas_reclaimed, &arenas_highwater);
+} snapshot_t;
+
+static void take_snapshot(snapshot_t *snap, bool resident)
+{
+    memset(&snap->w, 0, sizeof snap->w);
+    snap->w.resident_wanted = resident;
+    gather(&snap->all, &snap->w, &snap->threads_current);
+    _ob_huge_totals(&snap->huge);
+    _ob_arena_stats_totals(&snap->arenas_allocated, &snap->arenas_reclaimed,
+                           &snap->arenas_highwater);
+}
+
+static void fill(struct ob_stats *s, bool resident)
+{
+    snapshot_t snap;
+    take_snapshot(&snap, resident);
+    const counters_t *all = &snap.all;
+    const walk_t *w = &snap.w;
+    const ob_huge_totals_t *huge = &snap.huge;
 
     s->nclasses = OB_CLASSES;
     size_t in_use_bytes = 0, free_bytes = 0;
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         struct ob_class_stats *cs = &s->classes[c];
         size_t bs = _ob_classes[c].block_size;
-        int64_t live = (int64_t)(all.mallocs[c] - all.frees[c]);
+        int64_t live = (int64_t)(all->mallocs[c] - all->frees[c]);
         if (live < 0)
             live = 0; /* a free counted before its malloc, in another thread */
-        if ((size_t)live > w.capacity[c])
-            live = (int64_t)w.capacity[c];
+        if ((size_t)live > w->capacity[c])
+            live = (int64_t)w->capacity[c];
         raise_peak(c, (uint64_t)live);
         cs->block_size = bs;
-        cs->pools = w.pools[c];
+        cs->pools = w->pools[c];
         cs->blocks_in_use = (size_t)live;
-        cs->blocks_free = w.capacity[c] - (size_t)live;
+        cs->blocks_free = w->capacity[c] - (size_t)live;
         cs->bytes_in_use = (size_t)live * bs;
         cs->peak_blocks_in_use = atomic_load_explicit(&peak[c], memory_order_relaxed);
         in_use_bytes += cs->bytes_in_use;
         free_bytes += cs->blocks_free * bs;
     }
-    counters_t since = all;
+    counters_t since = *all;
     sub_counters(&since, &baseline.counts);
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         s->classes[c].mallocs = since.mallocs[c];
         s->classes[c].frees = since.frees[c];
     }
 
-    size_t arena_bytes = w.arenas * OB_ARENA_SIZE;
-    size_t huge_mapped = huge.mapped + w.huge_cached_bytes;
+    size_t arena_bytes = w->arenas * OB_ARENA_SIZE;
+    size_t huge_mapped = huge->mapped + w->huge_cached_bytes;
     size_t leaves = atomic_load_explicit(&_ob_map_leaves, memory_order_relaxed) * sizeof(ob_map_leaf_t);
     size_t meta = atomic_load_explicit(&_ob_meta_bytes, memory_order_relaxed);
 
-    s->arenas_allocated = arenas_allocated - baseline.arenas_allocated;
-    s->arenas_reclaimed = arenas_reclaimed - baseline.arenas_reclaimed;
-    s->arenas_current = w.arenas;
-    s->arenas_highwater = arenas_highwater > baseline.arenas_highwater_floor
-                              ? arenas_highwater : baseline.arenas_highwater_floor;
-    s->huge_blocks = huge.live;
-    s->huge_bytes = huge.bytes;
-    s->huge_allocs = huge.allocs - baseline.huge_allocs;
-    s->huge_frees = huge.frees - baseline.huge_frees;
-    s->aligned_blocks = w.aligned_blocks;
-    s->aligned_bytes = w.aligned_bytes;
+    s->arenas_allocated = snap.arenas_allocated - baseline.arenas_allocated;
+    s->arenas_reclaimed = snap.arenas_reclaimed - baseline.arenas_reclaimed;
+    s->arenas_current = w->arenas;
+    s->arenas_highwater = snap.arenas_highwater > baseline.arenas_highwater_floor
+                              ? snap.arenas_highwater : baseline.arenas_highwater_floor;
+    s->huge_blocks = huge->live;
+    s->huge_bytes = huge->bytes;
+    s->huge_allocs = huge->allocs - baseline.huge_allocs;
+    s->huge_frees = huge->frees - baseline.huge_frees;
+    s->aligned_blocks = w->aligned_blocks;
+    s->aligned_bytes = w->aligned_bytes;
     s->cross_thread_frees = since.cross_thread_frees;
     _ob_lock(&_ob_heaps_lock);
-    s->threads_seen = threads_seen + threads_current;
+    s->threads_seen = threads_seen + snap.threads_current;
     _ob_unlock(&_ob_heaps_lock);
-    s->threads_current = threads_current;
+    s->threads_current = snap.threads_current;
 
-    s->bytes_allocated_blocks = in_use_bytes + w.aligned_bytes + huge.bytes;
-    s->bytes_free_blocks = free_bytes + w.huge_cached_bytes;
-    s->bytes_unused_pools = w.free_pages * OB_PAGE_SIZE;
-    s->bytes_metadata = w.arenas * sizeof(ob_arena_t) + leaves + meta;
-    s->bytes_quantization = w.quantization + w.huge_slack;
-    s->bytes_alignment = w.arenas * (OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - sizeof(ob_arena_t));
+    s->bytes_allocated_blocks = in_use_bytes + w->aligned_bytes + huge->bytes;
+    s->bytes_free_blocks = free_bytes + w->huge_cached_bytes;
+    s->bytes_unused_pools = w->free_pages * OB_PAGE_SIZE;
+    s->bytes_metadata = w->arenas * sizeof(ob_arena_t) + leaves + meta;
+    s->bytes_quantization = w->quantization + w->huge_slack;
+    s->bytes_alignment = w->arenas * (OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - sizeof(ob_arena_t));
     s->bytes_mapped = arena_bytes + huge_mapped + leaves + meta;
-    s->bytes_committed = w.committed_pages * OB_PAGE_SIZE + huge_mapped + leaves + meta;
-    s->bytes_resident = w.resident;
+    s->bytes_committed = w->committed_pages * OB_PAGE_SIZE + huge_mapped + leaves + meta;
+    s->bytes_resident = w->resident;
     s->bytes_in_use = s->bytes_allocated_blocks;
 }
 
@@ -298,24 +312,16 @@ int ob_stats_get(struct ob_stats *stats)
 void ob_stats_reset(void)
 {
     ob_ensure_init();
-    counters_t all;
-    walk_t w;
-    memset(&w, 0, sizeof w);
-    size_t threads_current;
-    gather(&all, &w, &threads_current);
-    ob_huge_totals_t huge;
-    _ob_huge_totals(&huge);
-    uint64_t allocated, reclaimed;
-    size_t highwater;
-    _ob_arena_stats_totals(&allocated, &reclaimed, &highwater);
-    baseline.counts = all;
-    baseline.arenas_allocated = allocated;
-    baseline.arenas_reclaimed = reclaimed;
-    baseline.huge_allocs = huge.allocs;
-    baseline.huge_frees = huge.frees;
-    baseline.arenas_highwater_floor = w.arenas;
+    snapshot_t snap;
+    take_snapshot(&snap, false);
+    baseline.counts = snap.all;
+    baseline.arenas_allocated = snap.arenas_allocated;
+    baseline.arenas_reclaimed = snap.arenas_reclaimed;
+    baseline.huge_allocs = snap.huge.allocs;
+    baseline.huge_frees = snap.huge.frees;
+    baseline.arenas_highwater_floor = snap.w.arenas;
     for (unsigned c = 0; c < OB_CLASSES; c++) {
-        int64_t live = (int64_t)(all.mallocs[c] - all.frees[c]);
+        int64_t live = (int64_t)(snap.all.mallocs[c] - snap.all.frees[c]);
         atomic_store_explicit(&peak[c], live > 0 ? (uint64_t)live : 0, memory_order_relaxed);
     }
 }
