@@ -100,22 +100,59 @@ static size_t page_round(size_t size)
     return ob_align_up(size, _ob_os_page_size());
 }
 
-/* A cached mapping that fits `need` without wasting more than half. */
+/* A cached mapping for `need` bytes: the smallest that fits without
+ * wasting more than half, or else the largest smaller one, which the
+ * caller grows (its pages are already faulted in; only the rest is new). */
 static ob_huge_t *take_cached(size_t need, size_t align)
 {
-    ob_huge_t *best = NULL;
+    ob_huge_t *fit = NULL, *grow = NULL;
     for (ob_huge_t *h = cached; h != NULL; h = h->next) {
-        if (h->mapped < need || h->mapped / 2 > need ||
-            ((uintptr_t)h->addr & (align - 1)) != 0)
+        if (((uintptr_t)h->addr & (align - 1)) != 0)
             continue;
-        if (best == NULL || h->mapped < best->mapped)
-            best = h;
+        if (h->mapped >= need && h->mapped / 2 <= need) {
+            if (fit == NULL || h->mapped < fit->mapped)
+                fit = h;
+        } else if (h->mapped < need && (grow == NULL || h->mapped > grow->mapped)) {
+            grow = h;
+        }
     }
-    if (best != NULL) {
-        unlink_from(&cached, best);
-        cached_bytes -= best->mapped;
+    ob_huge_t *h = fit ? fit : grow;
+    if (h != NULL) {
+        unlink_from(&cached, h);
+        cached_bytes -= h->mapped;
     }
-    return best;
+    return h;
+}
+
+/* Grows h's mapping to `need` bytes at an address aligned to `align`:
+ * in place if the address space after it is free, else by moving its pages
+ * (mremap) to a new reservation.  False if neither works. */
+static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
+{
+    /* In place: any region of ours after it would start on a granule
+     * inside the range and make mremap fail, so the map entries it then
+     * takes were nobody's. */
+    if (_ob_os_try_grow(h->addr, h->mapped, need)) {
+        if (_ob_map_set((uintptr_t)h->addr, need, (uintptr_t)h)) {
+            h->mapped = need;
+            return true;
+        }
+        _ob_os_try_grow(h->addr, need, h->mapped);
+        return false;
+    }
+    char *dest = _ob_os_reserve(need, align);
+    if (dest != NULL && _ob_map_set((uintptr_t)dest, need, (uintptr_t)h)) {
+        if (_ob_os_remap(h->addr, h->mapped, need, dest) != NULL) {
+            _ob_map_clear((uintptr_t)h->addr, h->mapped);
+            h->addr = dest;
+            h->mapped = need;
+            return true;
+        }
+        _ob_map_clear((uintptr_t)dest, need);
+    }
+    if (dest != NULL)
+        _ob_os_unmap(dest, need);
+    return false;
 }
 
 void *_ob_huge_alloc(size_t size, size_t align, bool zero)
@@ -125,16 +162,21 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
         align = OB_ARENA_SIZE;
     _ob_lock(&_ob_huge_lock);
     ob_huge_t *h = take_cached(need, align);
-    if (h != NULL) {
-        h->size = need;
-        h->live = true;
-        push_to(&live, h);
-        account(h, +1);
-    }
     _ob_unlock(&_ob_huge_lock);
+    if (h != NULL && h->mapped < need && !grow_mapping(h, need, align)) {
+        destroy(h);
+        h = NULL;
+    }
     if (h != NULL) {
+        /* Reused memory is dirty; only what grow_mapping added is zero. */
         if (zero)
             memset(h->addr, 0, need);
+        h->size = need;
+        h->live = true;
+        _ob_lock(&_ob_huge_lock);
+        push_to(&live, h);
+        account(h, +1);
+        _ob_unlock(&_ob_huge_lock);
         return h->addr;
     }
 
@@ -255,31 +297,10 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
         h->size = need;
         return resized(h, old_size, old_mapped, p);
     }
-    /* Grow where it stands if the address space after it is free.  (Any
-     * region of ours there would start on a granule inside the range and
-     * make mremap fail, so the map entries it then takes were nobody's.) */
-    if (_ob_os_try_grow(h->addr, h->mapped, need)) {
-        if (_ob_map_set((uintptr_t)h->addr, need, (uintptr_t)h)) {
-            h->mapped = h->size = need;
-            return resized(h, old_size, old_mapped, p);
-        }
-        _ob_os_try_grow(h->addr, need, h->mapped);
-        errno = ENOMEM;
-        return NULL;
+    if (grow_mapping(h, need, OB_ARENA_SIZE)) {
+        h->size = need;
+        return resized(h, old_size, old_mapped, h->addr);
     }
-    /* Else move the pages to a fresh aligned reservation. */
-    char *dest = _ob_os_reserve(need, OB_ARENA_SIZE);
-    if (dest != NULL && _ob_map_set((uintptr_t)dest, need, (uintptr_t)h)) {
-        if (_ob_os_remap(h->addr, h->mapped, need, dest) != NULL) {
-            _ob_map_clear((uintptr_t)h->addr, h->mapped);
-            h->addr = dest;
-            h->mapped = h->size = need;
-            return resized(h, old_size, old_mapped, dest);
-        }
-        _ob_map_clear((uintptr_t)dest, need);
-    }
-    if (dest != NULL)
-        _ob_os_unmap(dest, need);
     errno = ENOMEM;
     return NULL;
 }
