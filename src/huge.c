@@ -301,6 +301,11 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
         h->size = need;
         return resized(h, old_size, old_mapped, h->addr);
     }
-    errno = ENOMEM;
-    return NULL;
+    /* No mremap (no address space, or valgrind): a new block and a copy. */
+    void *q = _ob_huge_alloc(size, 0, false);
+    if (q == NULL)
+        return NULL; /* errno = ENOMEM; the old block is untouched */
+    memcpy(q, p, old_size);
+    _ob_huge_free(h, p);
+    return q;
 }
