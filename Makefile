@@ -24,8 +24,11 @@ run: build
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
+BENCH_ARGS ?=
+
 bench: build
 	bench/run.sh
+	python3 bench/suite.py $(BENCH_ARGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

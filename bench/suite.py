@@ -1,0 +1,269 @@
+#!/usr/bin/env python3
+"""The benchmark suite: each workload under each allocator, by LD_PRELOAD.
+
+    bench/suite.py [--quick] [--runs N] [--threads N]
+                   [--workloads a,b,...] [--allocators a,b,...]
+                   [--out DIR] [--docs]
+
+Workloads are our own programs with the shapes of the classic allocator
+benchmarks (bench/workloads/), plus real programs from Debian: CPython, the
+sqlite3 shell and lua5.4.  Each run checks its own result (a workload that
+computes a wrong answer fails the suite) and is measured from outside:
+wall time, and peak RSS from wait4.  Runs are interleaved allocator by
+allocator, so that noise on this shared machine hits them all alike; the
+tables give medians, each also as a ratio to obmalloc (above 1: obmalloc
+is better).
+
+Writes DIR/suite.md, DIR/suite.csv and DIR/suite.png (gnuplot, when
+installed); with --docs also docs/BENCHMARKS.md.
+"""
+import argparse
+import csv
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+LIBDIR = "/usr/lib/x86_64-linux-gnu"
+PEERS = {
+    "mimalloc": ("libmimalloc.so.2", "libmimalloc2.0"),
+    "jemalloc": ("libjemalloc.so.2", "libjemalloc2"),
+    "tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
+}
+PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+
+
+def workloads(threads, quick):
+    """name -> (description, argv, kind); kind 'mt' for multi-threaded."""
+    q = quick
+    wl = lambda name: os.path.join(BUILD, "bench", "wl_" + name)
+    t = str(threads)
+    return {
+        "bignum": ("cfrac-like: bignum arithmetic, small short-lived blocks, 1 thread",
+                   [wl("bignum"), "300", "15" if q else "80"], "st"),
+        "larson": ("larson-like server: threads free each other's blocks",
+                   [wl("larson"), t, "8" if q else "30", "100000"], "mt"),
+        "xmalloc": ("xmalloc-like: producers pass 64-byte objects to consumers",
+                    [wl("xmalloc"), t, "500000" if q else "2000000"], "mt"),
+        "mstress": ("mstress-like: threads come and go, objects migrate",
+                    [wl("mstress"), t, "10" if q else "60", "20000"], "mt"),
+        "rptest": ("rptest-like: random sizes to 16 KiB, cross-thread frees",
+                   [wl("rptest"), t, "10" if q else "40", "50000"], "mt"),
+        "cache-scratch": ("cache-scratch-like: false sharing between threads' blocks",
+                          [wl("cache_scratch"), t, "5000" if q else "20000", "1000", "8"], "mt"),
+        "malloc-large": ("malloc-large-like: blocks of 5 to 25 MiB",
+                         [wl("malloc_large"), "80" if q else "300"], "st"),
+        "cpython": ("CPython: JSON, dicts, pickle (examples/workload.py)",
+                    [PYTHON, os.path.join(ROOT, "examples", "workload.py"),
+                     "20000" if q else "60000"], "py"),
+        "sqlite3": ("sqlite3 shell: build, index, query a 200k-row table",
+                    ["sh", "-c", "sqlite3 :memory: < " +
+                     os.path.join(ROOT, "bench", "workloads", "sqlite.sql")], "st"),
+        "lua": ("lua5.4: tables, strings, closures",
+                ["lua5.4", os.path.join(ROOT, "bench", "workloads", "lua.lua"),
+                 "100000" if q else "300000"], "st"),
+    }
+
+
+def allocators(wanted):
+    """name -> environment additions; peers that are missing are skipped
+    (installed with apt-get when running as root)."""
+    found = {"obmalloc": {"LD_PRELOAD": os.path.join(BUILD, "libobmalloc.so")},
+             "glibc": {}}
+    missing = [pkg for name, (lib, pkg) in PEERS.items()
+               if name in wanted and not os.path.exists(os.path.join(LIBDIR, lib))]
+    if missing and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("suite: installing", " ".join(missing), file=sys.stderr)
+        subprocess.call(["apt-get", "install", "-y", "-qq"] + missing,
+                        stdout=subprocess.DEVNULL, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
+    for name, (lib, pkg) in PEERS.items():
+        path = os.path.join(LIBDIR, lib)
+        if os.path.exists(path):
+            found[name] = {"LD_PRELOAD": path}
+        elif name in wanted:
+            print("suite: %s not installed (apt-get install %s): skipped" % (name, pkg),
+                  file=sys.stderr)
+    return {k: v for k, v in found.items() if k in wanted}
+
+
+def run_once(argv, env):
+    start = time.monotonic()
+    with tempfile.TemporaryFile() as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE)
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.monotonic() - start
+        out.seek(0)
+        text = out.read().decode(errors="replace")
+    if status != 0:
+        raise RuntimeError("%s exited with status %d: %s" % (" ".join(argv), status,
+                                                             err.decode(errors="replace")[-300:]))
+    return wall, usage.ru_maxrss / 1024.0, text
+
+
+def check_of(text):
+    """The part of a run's output that must be the same under every allocator."""
+    lines = [l for l in text.splitlines() if l.strip()]
+    if lines and lines[-1].startswith("result "):
+        # "result <name> <seconds> <check>": the check, not the time.
+        return lines[-1].split()[3:]
+    return lines
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="smaller workloads, 1 run: under 3 minutes")
+    ap.add_argument("--runs", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=4)
+    ap.add_argument("--workloads", default="")
+    ap.add_argument("--allocators", default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc")
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--docs", action="store_true", help="also write docs/BENCHMARKS.md")
+    args = ap.parse_args()
+    runs = args.runs or (1 if args.quick else 5)
+    all_wl = workloads(args.threads, args.quick)
+    chosen = [w for w in (args.workloads.split(",") if args.workloads else all_wl) if w]
+    for w in chosen:
+        if w not in all_wl:
+            sys.exit("suite: unknown workload %s (have: %s)" % (w, ", ".join(all_wl)))
+    wanted = args.allocators.split(",")
+    allocs = allocators(wanted)
+    names = [a for a in wanted if a in allocs or a == "pymalloc"]
+
+    results = {}  # (workload, allocator) -> [(wall, rss)]
+    base_env = {k: v for k, v in os.environ.items()
+                if k not in ("LD_PRELOAD", "PYTHONMALLOC", "OBMALLOC_STATS")}
+    for w in chosen:
+        desc, argv, kind = all_wl[w]
+        tool = argv[0] if not argv[0].startswith("/") or os.path.exists(argv[0]) else None
+        if argv[0] == "sh":
+            tool = shutil.which("sqlite3")
+        elif not os.path.isabs(argv[0]):
+            tool = shutil.which(argv[0])
+        if tool is None:
+            print("suite: %s skipped: %s not found" % (w, argv[0]), file=sys.stderr)
+            continue
+        checks = set()
+        for r in range(runs):
+            for a in names:
+                if a == "pymalloc":
+                    if kind != "py":
+                        continue
+                    env = dict(base_env)
+                else:
+                    env = dict(base_env, **allocs[a])
+                    if kind == "py":
+                        env["PYTHONMALLOC"] = "malloc"
+                wall, rss, text = run_once(argv, env)
+                if kind != "mt" or w not in ("mstress",):
+                    checks.add(tuple(check_of(text)))
+                results.setdefault((w, a), []).append((wall, rss))
+        if len(checks) > 1:
+            sys.exit("suite: %s gave different results under different allocators: %s" % (w, checks))
+        print("suite: %s done" % w, file=sys.stderr)
+
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    for w in chosen:
+        ob = results.get((w, "obmalloc"))
+        if not ob:
+            continue
+        ob_wall = statistics.median(x[0] for x in ob)
+        ob_rss = statistics.median(x[1] for x in ob)
+        for a in names:
+            res = results.get((w, a))
+            if not res:
+                continue
+            wall = statistics.median(x[0] for x in res)
+            rss = statistics.median(x[1] for x in res)
+            rows.append((w, a, wall, rss, wall / ob_wall, rss / ob_rss))
+
+    with open(os.path.join(args.out, "suite.csv"), "w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["workload", "allocator", "median_wall_s", "median_peak_rss_mib",
+                      "wall_ratio_to_obmalloc", "rss_ratio_to_obmalloc"])
+        for r in rows:
+            out.writerow([r[0], r[1], "%.4f" % r[2], "%.1f" % r[3], "%.3f" % r[4], "%.3f" % r[5]])
+
+    machine = "%s, %d cores, %s, Python %s; %s" % (
+        platform.machine(), os.cpu_count(), platform.release(), platform.python_version(),
+        time.strftime("%Y-%m-%d", time.gmtime()))
+    md = ["# Benchmark results", "",
+          "Median of %d run(s)%s, %d threads for the multi-threaded workloads. "
+          "Machine: %s." % (runs, " (quick mode)" if args.quick else "", args.threads, machine),
+          "Each cell: wall time (ratio to obmalloc) / peak RSS (ratio to obmalloc). "
+          "A ratio above 1 means obmalloc is faster or smaller.", ""]
+    md.append("| workload | " + " | ".join(names) + " |")
+    md.append("|---|" + "---:|" * len(names))
+    for w in chosen:
+        cells = []
+        for a in names:
+            r = [x for x in rows if x[0] == w and x[1] == a]
+            if not r:
+                cells.append("")
+                continue
+            _, _, wall, rss, wr, rr = r[0]
+            cells.append("%.2fs (%.2f) / %.0fM (%.2f)" % (wall, wr, rss, rr))
+        if any(cells):
+            md.append("| %s | %s |" % (w, " | ".join(cells)))
+    md += ["", "Workloads:", ""]
+    for w in chosen:
+        md.append("- **%s**: %s" % (w, all_wl[w][0]))
+    text = "\n".join(md) + "\n"
+    with open(os.path.join(args.out, "suite.md"), "w") as f:
+        f.write(text)
+    chart(rows, names, chosen, args.out)
+    print(text)
+    if args.docs:
+        write_docs(text)
+
+
+def chart(rows, names, chosen, out):
+    """A PNG of the wall-time ratios to obmalloc, one group per workload."""
+    if not shutil.which("gnuplot"):
+        print("suite: gnuplot not installed (apt-get install gnuplot-nox): no chart", file=sys.stderr)
+        return
+    peers = [a for a in names if a != "obmalloc"]
+    data = os.path.join(out, "suite.dat")
+    with open(data, "w") as f:
+        f.write("workload " + " ".join(peers) + "\n")
+        for w in chosen:
+            vals = []
+            for a in peers:
+                r = [x for x in rows if x[0] == w and x[1] == a]
+                vals.append("%.3f" % r[0][4] if r else "-")
+            f.write(w + " " + " ".join(vals) + "\n")
+    script = """
+set terminal pngcairo size 1100,500 noenhanced
+set output '%s'
+set title 'Wall time of each allocator relative to obmalloc (above 1: obmalloc is faster)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set datafile missing '-'
+set yrange [0:*]
+set grid ytics
+set xtics rotate by -30
+set key top right
+plot %s, 1 with lines lw 2 lc rgb 'black' title 'obmalloc'
+""" % (os.path.join(out, "suite.png"),
+       ", ".join("'%s' using %d:xtic(1) title '%s'" % (data, i + 2, p) for i, p in enumerate(peers)))
+    subprocess.run(["gnuplot"], input=script.encode(), check=False)
+
+
+def write_docs(results_md):
+    path = os.path.join(ROOT, "docs", "BENCHMARKS.md")
+    head = open(os.path.join(ROOT, "bench", "BENCHMARKS.head.md")).read()
+    with open(path, "w") as f:
+        f.write(head.rstrip() + "\n\n" + results_md.replace("# Benchmark results", "## Latest results", 1))
+        f.write("\n![wall-time ratios](../bench/results/suite.png)\n")
+
+
+if __name__ == "__main__":
+    main()
