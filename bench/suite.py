@@ -212,6 +212,8 @@ def main():
             cells.append("%.2fs (%.2f) / %.0fM (%.2f)" % (wall, wr, rss, rr))
         if any(cells):
             md.append("| %s | %s |" % (w, " | ".join(cells)))
+    md += ["", "### Against the targets", ""]
+    md += targets(rows, {w: all_wl[w][2] for w in chosen})
     md += ["", "Workloads:", ""]
     for w in chosen:
         md.append("- **%s**: %s" % (w, all_wl[w][0]))
@@ -222,6 +224,34 @@ def main():
     print(text)
     if args.docs:
         write_docs(text)
+
+
+def targets(rows, kinds):
+    """Each workload against the targets of docs/BENCHMARKS.md, plainly."""
+    def ratio(w, a, col):
+        r = [x for x in rows if x[0] == w and x[1] == a]
+        return r[0][col] if r else None
+    out = []
+    for w, kind in kinds.items():
+        if ratio(w, "obmalloc", 4) is None:
+            continue
+        goals = []  # (description, ratio, must be above)
+        if kind == "mt":
+            goals.append(("within 10% of mimalloc", ratio(w, "mimalloc", 4), 1 / 1.1))
+            for peer in ("jemalloc", "tcmalloc", "glibc"):
+                goals.append(("ahead of " + peer, ratio(w, peer, 4), 1.0))
+        else:
+            goals.append(("faster than glibc", ratio(w, "glibc", 4), 1.0))
+            goals.append(("no slower than mimalloc", ratio(w, "mimalloc", 4), 1.0))
+            goals.append(("peak RSS no higher than glibc's", ratio(w, "glibc", 5), 1.0))
+        if kind == "py":
+            goals.append(("faster than pymalloc", ratio(w, "pymalloc", 4), 1.0))
+            goals.append(("peak RSS no higher than pymalloc's", ratio(w, "pymalloc", 5), 1.0))
+        met = [g for g, r, floor in goals if r is not None and r >= floor]
+        missed = ["%s (%.2f)" % (g, r) for g, r, floor in goals if r is not None and r < floor]
+        out.append("- **%s**: %s%s" % (w, "missed: " + "; ".join(missed) + ". " if missed else "all met. ",
+                                       "Met: " + "; ".join(met) + "." if missed and met else ""))
+    return out
 
 
 def chart(rows, names, chosen, out):
