@@ -62,8 +62,9 @@ void _ob_init(void)
     if (!atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
         if (expected == INIT_DONE || init_on_this_thread)
             return;
+        unsigned spins = 0;
         while (atomic_load(&init_state) != INIT_DONE)
-            __builtin_ia32_pause();
+            ob_spin_wait(&spins);
         return;
     }
     init_on_this_thread = true;

@@ -494,6 +494,18 @@ OB_HIDDEN void _ob_os_thread_key_set(void *value);
 OB_HIDDEN void _ob_os_atfork(void (*prepare)(void), void (*parent)(void),
                              void (*child)(void));
 OB_HIDDEN size_t _ob_os_page_size(void);
+OB_HIDDEN void _ob_os_yield(void);
+
+/* A wait for another thread to finish a few instructions' worth of work:
+ * spin briefly, then yield the CPU, since with more threads than cores the
+ * other thread may have been preempted in the middle. */
+OB_INLINE void ob_spin_wait(unsigned *spins)
+{
+    if (++*spins < 64)
+        __builtin_ia32_pause();
+    else
+        _ob_os_yield();
+}
 
 /* ---- process state (init.c) ------------------------------------------- */
 

@@ -173,6 +173,11 @@ static long futex(_Atomic int *addr, int op, int val)
     return syscall(SYS_futex, addr, op, val, NULL, NULL, 0);
 }
 
+void _ob_os_yield(void)
+{
+    sched_yield();
+}
+
 void _ob_lock(ob_lock_t *l)
 {
     int expected = 0;

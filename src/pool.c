@@ -98,6 +98,7 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
  * Fails (returns false) if remote blocks arrived meanwhile. */
 bool _ob_pool_try_mark_full(ob_pool_t *pool)
 {
+    unsigned spins = 0;
     uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
     for (;;) {
         if (old & ~(uintptr_t)OB_REMOTE_STATE)
@@ -108,7 +109,7 @@ bool _ob_pool_try_mark_full(ob_pool_t *pool)
         if (state == OB_REMOTE_NOTIFYING) {
             /* A notification for an earlier full spell is still landing;
              * it finishes in a few instructions. */
-            __builtin_ia32_pause();
+            ob_spin_wait(&spins);
             old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
             continue;
         }
@@ -124,13 +125,14 @@ bool _ob_pool_try_mark_full(ob_pool_t *pool)
  * the heap's delayed list once this returns. */
 void _ob_pool_stop_notify(ob_pool_t *pool)
 {
+    unsigned spins = 0;
     uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_acquire);
     for (;;) {
         uintptr_t state = old & OB_REMOTE_STATE;
         if (state == OB_REMOTE_NONE)
             return;
         if (state == OB_REMOTE_NOTIFYING) {
-            __builtin_ia32_pause();
+            ob_spin_wait(&spins);
             old = atomic_load_explicit(&pool->remote, memory_order_acquire);
             continue;
         }
