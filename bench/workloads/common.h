@@ -34,6 +34,18 @@ static inline void fail(const char *what)
     exit(1);
 }
 
+/* Runs fn(0) .. fn(n-1) on n threads (at most 64) and waits for them. */
+static inline void run_threads(int n, void *(*fn)(void *))
+{
+    pthread_t t[64];
+    if (n > 64)
+        n = 64;
+    for (long i = 0; i < n; i++)
+        pthread_create(&t[i], NULL, fn, (void *)i);
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
 static inline long arg_long(int argc, char **argv, int i, long dflt)
 {
     return argc > i ? atol(argv[i]) : dflt;

@@ -58,11 +58,7 @@ int main(int argc, char **argv)
     sets = calloc((size_t)nthreads, sizeof *sets);
     pthread_barrier_init(&barrier, NULL, (unsigned)nthreads);
     double t0 = seconds();
-    pthread_t t[64];
-    for (long i = 0; i < nthreads; i++)
-        pthread_create(&t[i], NULL, worker, (void *)i);
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(t[i], NULL);
+    run_threads(nthreads, worker);
     for (int i = 0; i < nthreads; i++)
         for (int k = 0; k < SLOTS; k++)
             free(sets[i].p[k]);

@@ -85,11 +85,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < nthreads; i++)
         pthread_mutex_init(&boxes[i].lock, NULL);
     double t0 = seconds();
-    pthread_t t[64];
-    for (long i = 0; i < nthreads; i++)
-        pthread_create(&t[i], NULL, worker, (void *)i);
-    for (int i = 0; i < nthreads; i++)
-        pthread_join(t[i], NULL);
+    run_threads(nthreads, worker);
     for (int i = 0; i < nthreads; i++)
         for (int j = 0; j < boxes[i].count; j++)
             check_free(boxes[i].item[j], boxes[i].size[j]);
