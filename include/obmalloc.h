@@ -178,7 +178,9 @@ OB_EXPORT void ob_stats_reset(void);
  *   pool at a block start, no block twice), and that the statistics
  *   breakdown adds up.  It reports what it finds in `r` instead of
  *   crashing, and returns the number of problems (0: all is well).  Call
- *   it while other threads are not allocating.
+ *   it while other threads are not allocating.  In the child of a fork,
+ *   the heaps of the parent's other threads (frozen wherever they were)
+ *   are not checked, nor is the breakdown, which counts their memory.
  */
 struct ob_heap_check_result {
     size_t arenas, pools, free_blocks_checked;

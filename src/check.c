@@ -144,10 +144,13 @@ size_t ob_heap_check(struct ob_heap_check_result *result)
     memset(r, 0, sizeof *r);
     ob_ensure_init();
     check_t c = {.r = r};
+    bool orphans = false;
     _ob_lock(&_ob_heaps_lock);
     for (ob_heap_t *h = _ob_heaps; h != NULL; h = h->reg_next) {
-        if (h->orphaned)
-            continue; /* a fork child's view of a thread frozen mid-update */
+        if (h->orphaned) {
+            orphans = true; /* a fork child's view of a thread frozen mid-update */
+            continue;
+        }
         c.owner = h;
         _ob_heap_for_each_arena(h, check_heap_arena, &c);
     }
@@ -155,6 +158,10 @@ size_t ob_heap_check(struct ob_heap_check_result *result)
     c.owner = NULL;
     _ob_arena_for_each_unowned(check_arena, &c);
 
+    /* The breakdown counts orphans' memory too, and they may be caught
+     * between two halves of an update: it need only add up without them. */
+    if (orphans)
+        return r->problems;
     struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
     ob_stats_get(&s);
     size_t sum = s.bytes_allocated_blocks + s.bytes_free_blocks + s.bytes_unused_pools +
