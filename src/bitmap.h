@@ -6,8 +6,6 @@
 
 #include "internal.h"
 
-typedef uint64_t ob_bitmap_t[OB_BITMAP_WORDS];
-
 /* Mask of bits [lo, hi) within one word (0 <= lo < hi <= 64). */
 static inline uint64_t ob_word_mask(unsigned lo, unsigned hi)
 {

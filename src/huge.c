@@ -63,10 +63,6 @@ static void account(const ob_huge_t *h, int sign)
         total_frees++;
 }
 
-size_t _ob_huge_live_count(void)
-{
-    return __atomic_load_n(&live_count, __ATOMIC_RELAXED);
-}
 
 static void unlink_from(ob_huge_t **list, ob_huge_t *h)
 {

@@ -444,7 +444,6 @@ OB_HIDDEN void *_ob_huge_alloc(size_t size, size_t align, bool zero);
 OB_HIDDEN void _ob_huge_free(ob_huge_t *h, void *p);
 OB_HIDDEN void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size);
 OB_HIDDEN void _ob_huge_cache_trim(uint64_t now_ms, bool all);
-OB_HIDDEN size_t _ob_huge_live_count(void);
 
 /* ---- frees (free.c) --------------------------------------------------- */
 
