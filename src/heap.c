@@ -336,6 +336,8 @@ static void renotify_dedicated(ob_pool_t *pool, void *ctx)
     if (pool->state == OB_POOL_DEDICATED && !_ob_pool_try_mark_full(pool)) {
         /* A remote free came in after adopt_pool looked: it was the block. */
         _ob_pool_collect_remote(pool);
+        if (pool->used == 0)
+            _ob_arena_release_pages(pool);
     }
 }
 
@@ -349,15 +351,6 @@ bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a)
     if (a->nfree == OB_ARENA_USABLE_PAGES && heap->narenas > 0) {
         _ob_arena_release_detached(a);
         return false;
-    }
-    /* Dedicated pools whose block came back while we looked. */
-    size_t i = OB_ARENA_HEADER_PAGES;
-    while (i < OB_ARENA_PAGES) {
-        ob_pool_t *pool = &a->pages[i];
-        size_t n = pool->state == OB_POOL_FREE ? 1 : pool->npages;
-        if (pool->state == OB_POOL_DEDICATED && pool->used == 0)
-            _ob_arena_release_pages(pool);
-        i += n;
     }
     _ob_arena_insert(heap, a);
     return true;
