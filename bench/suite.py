@@ -39,6 +39,13 @@ PEERS = {
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
 
 
+# CPython's own regression tests (Debian: libpython3.11-testsuite); the first
+# four make the quick slice.
+PY_TESTS = ["test_json", "test_dict", "test_set", "test_re", "test_collections",
+            "test_list", "test_itertools", "test_unicode", "test_sort", "test_heapq",
+            "test_functools"]
+
+
 def workloads(threads, quick):
     """name -> (description, argv, kind); kind 'mt' for multi-threaded."""
     q = quick
@@ -62,6 +69,8 @@ def workloads(threads, quick):
         "cpython": ("CPython: JSON, dicts, pickle (examples/workload.py)",
                     [PYTHON, os.path.join(ROOT, "examples", "workload.py"),
                      "20000" if q else "60000"], "py"),
+        "cpython-tests": ("CPython: a slice of its own regression tests (json, dict, set, re, ...)",
+                          [PYTHON, "-m", "test", "-q"] + PY_TESTS[:4 if q else None], "py"),
         "sqlite3": ("sqlite3 shell: build, index, query a 200k-row table",
                     ["sh", "-c", "sqlite3 :memory: < " +
                      os.path.join(ROOT, "bench", "workloads", "sqlite.sql")], "st"),
@@ -110,6 +119,10 @@ def run_once(argv, env):
 def check_of(text):
     """The part of a run's output that must be the same under every allocator."""
     lines = [l for l in text.splitlines() if l.strip()]
+    verdicts = [l for l in lines if l.startswith("Tests result:")]
+    if verdicts:
+        # CPython's test runner: its verdict, not its timings.
+        return verdicts
     if lines and lines[-1].startswith("result "):
         # "result <name> <seconds> <check>": the check, not the time.
         return lines[-1].split()[3:]
@@ -146,6 +159,12 @@ def main():
             tool = shutil.which("sqlite3")
         elif not os.path.isabs(argv[0]):
             tool = shutil.which(argv[0])
+        if tool is not None and w == "cpython-tests" and subprocess.call(
+                [tool, "-c", "import test.support, test.test_json"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) != 0:
+            print("suite: cpython-tests skipped: no test package "
+                  "(apt-get install libpython3.11-testsuite)", file=sys.stderr)
+            continue
         if tool is None:
             print("suite: %s skipped: %s not found" % (w, argv[0]), file=sys.stderr)
             continue
