@@ -99,7 +99,8 @@ OB_EXPORT int ob_posix_memalign(void **p, size_t alignment, size_t size);
  * is about to sit idle: it releases the calling thread's empty pools and
  * purges its free pages that have been free for a tick; with force != 0
  * it purges every free page, releases the thread's empty arenas and
- * unmaps the spare arenas and cached huge blocks kept for reuse.
+ * unmaps the spare arenas and cached huge blocks kept for reuse.  In debug
+ * mode it first empties the quarantine (checking each block).
  */
 OB_EXPORT void ob_collect(int force);
 
@@ -190,6 +191,16 @@ struct ob_heap_check_result {
 };
 
 OB_EXPORT size_t ob_heap_check(struct ob_heap_check_result *result);
+
+/*
+ * Checks one block: that p is the start of a live block obmalloc returned
+ * (in normal mode the owning thread also sees whether it is on its pool's
+ * free list) and, in debug mode, that its guard bytes are intact.  Returns
+ * the block's usable size (debug mode: the size requested), 0 for NULL.
+ * A problem is reported like any heap bug: a report on stderr naming it,
+ * then abort().
+ */
+OB_EXPORT size_t ob_check_block(const void *p);
 
 /*
  * Version: "MAJOR.MINOR.PATCH".

@@ -9,7 +9,26 @@
 
 /* ---- malloc ----------------------------------------------------------- */
 
+/* 1 until start-up has run, then 1 only in debug mode or under valgrind
+ * (see internal.h). */
+int _ob_divert = 1;
+
+/* Start-up if it has not run; then true if the call must go to the debug
+ * layer. */
+static OB_COLD bool diverted(void)
+{
+    ob_ensure_init();
+    return _ob_divert;
+}
+
 void *_ob_malloc_slow(size_t size)
+{
+    if (OB_UNLIKELY(_ob_divert) && diverted())
+        return _ob_debug_malloc(size, 0, false);
+    return _ob_malloc_inner(size);
+}
+
+void *_ob_malloc_inner(size_t size)
 {
     if (size == 0)
         size = 1;
@@ -21,7 +40,7 @@ void *_ob_malloc_slow(size_t size)
         ob_ensure_init();
         return _ob_huge_alloc(size, 0, false);
     }
-    ob_heap_t *heap = ob_heap_get();
+    ob_heap_t *heap = ob_heap_own();
     size_t cls = ob_size_class(size);
     ob_pool_t *pool = heap->current[cls];
     if (pool->free != NULL)
@@ -59,6 +78,10 @@ void ob_free_sized(void *p, size_t size)
             return;
         }
     }
+    if (OB_UNLIKELY(_ob_divert) && diverted()) {
+        _ob_debug_free_sized(p, size);
+        return;
+    }
     /* Only a size larger than the block is certainly wrong: sizes between
      * the request and the usable size are allowed, and aligned blocks sit
      * in classes larger than their request. */
@@ -71,6 +94,13 @@ void ob_free_sized(void *p, size_t size)
 /* ---- sizes ------------------------------------------------------------ */
 
 size_t ob_usable_size(const void *p)
+{
+    if (OB_UNLIKELY(_ob_divert) && diverted())
+        return _ob_debug_usable_size(p);
+    return _ob_usable_inner(p);
+}
+
+size_t _ob_usable_inner(const void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
     if (OB_UNLIKELY(!ob_map_is_arena(entry, p)))
@@ -86,6 +116,8 @@ size_t ob_usable_size(const void *p)
 
 void *ob_calloc(size_t n, size_t size)
 {
+    if (OB_UNLIKELY(_ob_divert) && diverted())
+        return _ob_debug_calloc(n, size);
     size_t total;
     if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -126,6 +158,8 @@ static void *move_block(void *p, size_t old_usable, size_t size)
 
 void *ob_realloc(void *p, size_t size)
 {
+    if (OB_UNLIKELY(_ob_divert) && diverted())
+        return _ob_debug_realloc(p, size);
     if (p == NULL)
         return malloc_fast(size);
     if (size == 0) {
@@ -204,10 +238,11 @@ static int aligned_class(size_t align, size_t size)
     return -1;
 }
 
-static void *aligned_alloc_impl(size_t align, size_t size)
+/* `inner`: for the debug layer, with the thread's own heap. */
+OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
 {
     if (align <= OB_ALIGNMENT)
-        return malloc_fast(size);
+        return inner ? _ob_malloc_inner(size) : malloc_fast(size);
     if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
         errno = ENOMEM;
         return NULL;
@@ -218,12 +253,25 @@ static void *aligned_alloc_impl(size_t align, size_t size)
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
         int c = aligned_class(align, size);
         if (c >= 0)
-            return malloc_fast(_ob_classes[c].block_size);
+            return inner ? _ob_malloc_inner(_ob_classes[c].block_size)
+                         : malloc_fast(_ob_classes[c].block_size);
     }
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
-        return _ob_heap_alloc_dedicated(ob_heap_get(),
+        return _ob_heap_alloc_dedicated(ob_heap_own(),
                                         size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
     return _ob_huge_alloc(size, align, false);
+}
+
+static void *aligned_alloc_impl(size_t align, size_t size)
+{
+    if (OB_UNLIKELY(_ob_divert) && diverted())
+        return _ob_debug_malloc(size, align, false);
+    return aligned_alloc_in(align, size, false);
+}
+
+void *_ob_aligned_inner(size_t align, size_t size)
+{
+    return aligned_alloc_in(align, size, true);
 }
 
 void *ob_aligned_alloc(size_t alignment, size_t size)
@@ -251,7 +299,9 @@ int ob_posix_memalign(void **p, size_t alignment, size_t size)
 void ob_collect(int force)
 {
     ob_ensure_init();
-    ob_heap_t *heap = ob_heap_get();
+    if (_ob_debug_on)
+        _ob_debug_flush_quarantine();
+    ob_heap_t *heap = ob_heap_own();
     if (heap->initialized) {
         _ob_heap_collect(heap, force != 0);
         return;

@@ -59,25 +59,31 @@ OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
         pool_emptied(heap, pool);
 }
 
+/* Frees p if it is in an arena the heap's cache says it owns. */
+OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
+{
+    if (OB_UNLIKELY(!ob_heap_owns(heap, p)))
+        return false;
+    /* Our own arena: no map lookup, no owner check. */
+    ob_arena_t *a = ob_arena_of(p);
+    size_t offset;
+    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
+    ob_block_t *b = p;
+    if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
+                  ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
+                  b != pool->free))
+        push_block(heap, pool, b);
+    else
+        _ob_free_checked(heap, a, pool, p);
+    return true;
+}
+
 OB_INLINE void free_fast(void *p)
 {
     ob_heap_t *heap = ob_heap_get();
-    if (OB_LIKELY(ob_heap_owns(heap, p))) {
-        /* Our own arena: no map lookup, no owner check. */
-        ob_arena_t *a = ob_arena_of(p);
-        size_t offset;
-        ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
-        ob_block_t *b = p;
-        if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
-                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
-                      b != pool->free)) {
-            push_block(heap, pool, b);
-            return;
-        }
-        _ob_free_checked(heap, a, pool, p);
+    if (OB_LIKELY(free_if_owned(heap, p)))
         return;
-    }
-    _ob_free_unowned(heap, p);
+    _ob_free_unowned(heap, p); /* also where a diverted free goes */
 }
 
 #endif /* OB_ALLOC_H */

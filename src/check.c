@@ -88,6 +88,14 @@ static void check_pool(ob_pool_t *pool, void *ctx)
     if (pool->used + length != carved)
         problem(c, start, "pool at page %zu: %u used + %zu free != %zu carved", index, pool->used,
                 length, carved);
+    /* Debug mode: the guards of live blocks, the fill of freed ones. */
+    for (size_t k = 0; _ob_debug_on && k < carved && k < 1024; k++) {
+        const void *where;
+        const char *bug;
+        if (!(seen[k / 64] >> (k % 64) & 1) &&
+            (bug = _ob_debug_scan(start + k * pool->block_size, pool->block_size, &where)))
+            problem(c, where, "%s", bug);
+    }
     /* (An abandoned arena's full pools may have got blocks back while its
      * thread exited; the heap that adopts it sorts them out.) */
     if (c->owner != NULL && state == OB_POOL_FULL &&
@@ -137,6 +145,14 @@ static void check_heap_arena(ob_arena_t *a, void *ctx)
     check_arena(a, ctx);
 }
 
+static void check_huge(const ob_huge_t *h, void *ctx)
+{
+    const void *where;
+    const char *bug;
+    if (h->live && (bug = _ob_debug_scan(h->addr, h->size, &where)) != NULL)
+        problem(ctx, where, "%s", bug);
+}
+
 size_t ob_heap_check(struct ob_heap_check_result *result)
 {
     struct ob_heap_check_result local;
@@ -157,6 +173,14 @@ size_t ob_heap_check(struct ob_heap_check_result *result)
     _ob_unlock(&_ob_heaps_lock);
     c.owner = NULL;
     _ob_arena_for_each_unowned(check_arena, &c);
+    if (_ob_debug_on) {
+        const void *where;
+        const char *bug;
+        if (!orphans) /* else a huge block may be frozen mid-way through setup */
+            _ob_huge_for_each(check_huge, &c);
+        if ((bug = _ob_debug_scan_quarantine(&where)) != NULL)
+            problem(&c, where, "%s", bug);
+    }
 
     /* The breakdown counts orphans' memory too, and they may be caught
      * between two halves of an update: it need only add up without them. */

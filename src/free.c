@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "internal.h"
+#include "alloc.h"
 
 static const char *describe_state(int state)
 {
@@ -104,7 +104,7 @@ void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
 /* Not in an arena the calling thread's cache says it owns: another
  * thread's arena, one of ours the cache does not hold, a huge block, NULL,
  * or a pointer obmalloc never returned.  The arena map decides. */
-void _ob_free_unowned(ob_heap_t *heap, void *p)
+static void free_unowned_in(ob_heap_t *heap, void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
     if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
@@ -115,6 +115,26 @@ void _ob_free_unowned(ob_heap_t *heap, void *p)
     if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap)
         *ob_owned_slot(heap, (uintptr_t)a) = (uintptr_t)a | 1; /* won the slot back */
     _ob_free_checked(heap, a, ob_pool_of(a, p), p);
+}
+
+void _ob_free_unowned(ob_heap_t *heap, void *p)
+{
+    if (OB_UNLIKELY(_ob_divert)) {
+        ob_ensure_init();
+        if (_ob_divert) {
+            _ob_debug_free(p);
+            return;
+        }
+    }
+    free_unowned_in(heap, p);
+}
+
+/* The normal free, for the debug layer: with the thread's own heap. */
+void _ob_free_inner(void *p)
+{
+    ob_heap_t *heap = ob_heap_own();
+    if (!free_if_owned(heap, p))
+        free_unowned_in(heap, p);
 }
 
 /* NULL, a huge block, or not ours. */

@@ -27,6 +27,8 @@ ob_heap_t _ob_heap_empty = {
 
 __thread ob_heap_t *_ob_tls_heap __attribute__((tls_model("initial-exec"))) =
     &_ob_heap_empty;
+__thread ob_heap_t *_ob_tls_own __attribute__((tls_model("initial-exec"))) =
+    &_ob_heap_empty;
 
 ob_lock_t _ob_heaps_lock = OB_LOCK_INIT;
 ob_heap_t *_ob_heaps;         /* live heaps, via reg_next */
@@ -85,7 +87,7 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
 ob_heap_t *_ob_heap_init_thread(void)
 {
     ob_ensure_init();
-    ob_heap_t *heap = _ob_tls_heap;
+    ob_heap_t *heap = _ob_tls_own;
     if (heap->initialized)
         return heap;
     _ob_lock(&_ob_heaps_lock);
@@ -110,7 +112,9 @@ ob_heap_t *_ob_heap_init_thread(void)
         heaps->reg_prev = heap;
     heaps = heap;
     _ob_unlock(&_ob_heaps_lock);
-    _ob_tls_heap = heap;
+    _ob_tls_own = heap;
+    if (!_ob_divert)
+        _ob_tls_heap = heap;
     _ob_os_thread_key_set(heap);
     return heap;
 }
@@ -414,6 +418,7 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
     free_heaps = heap;
     _ob_unlock(&_ob_heaps_lock);
     _ob_tls_heap = &_ob_heap_empty;
+    _ob_tls_own = &_ob_heap_empty;
 }
 
 /* ---- fork ------------------------------------------------------------- */
@@ -440,7 +445,7 @@ static void reset_arena_notifying(ob_arena_t *a, void *ctx)
  * never reused in the child, as with mimalloc. */
 void _ob_heap_after_fork_child(void)
 {
-    ob_heap_t *self = _ob_tls_heap;
+    ob_heap_t *self = _ob_tls_own;
     if (self->initialized)
         _ob_heap_for_each_arena(self, reset_arena_notifying, NULL);
     /* The other heaps stay in the registry (their memory is still mapped,

@@ -1,6 +1,5 @@
 /*
- * Process-wide state: start-up, the metadata allocator, fork handling and
- * the fatal-error report.
+ * Process-wide state: start-up, the metadata allocator and fork handling.
  *
  * Start-up runs once, from a constructor or from the first allocation,
  * whichever comes first.  The parts the allocator needs (options, size
@@ -37,6 +36,7 @@ static ob_lock_t *const fork_locks[] = {
 
 static void fork_prepare(void)
 {
+    _ob_debug_fork_prepare(); /* its quarantine lock comes first */
     for (size_t i = 0; i < N_FORK_LOCKS; i++)
         _ob_lock(fork_locks[i]);
 }
@@ -45,12 +45,14 @@ static void fork_parent(void)
 {
     for (size_t i = N_FORK_LOCKS; i-- > 0;)
         _ob_unlock(fork_locks[i]);
+    _ob_debug_fork_parent();
 }
 
 static void fork_child(void)
 {
     for (size_t i = 0; i < N_FORK_LOCKS; i++)
         _ob_lock_reset(fork_locks[i]);
+    _ob_debug_fork_child();
     _ob_heap_after_fork_child();
 }
 
@@ -73,6 +75,7 @@ void _ob_init(void)
         _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();
     _ob_secret = _ob_os_random();
+    _ob_debug_init(); /* decides _ob_divert before anything can call malloc */
     _ob_stats_init();
     _ob_os_thread_key_init(on_thread_exit);
     _ob_os_atfork(fork_prepare, fork_parent, fork_child);
@@ -151,64 +154,4 @@ void _ob_meta_free(void *p, size_t size)
         }
     }
     _ob_unlock(&_ob_meta_lock);
-}
-
-/* ---- reports ---------------------------------------------------------- */
-
-static size_t append(char *buf, size_t len, size_t cap, const char *s)
-{
-    while (*s && len + 1 < cap)
-        buf[len++] = *s++;
-    return len;
-}
-
-static size_t append_hex(char *buf, size_t len, size_t cap, uintptr_t x)
-{
-    char tmp[2 + 16 + 1] = "0x";
-    int n = 2;
-    for (int shift = 60; shift >= 0; shift -= 4) {
-        unsigned digit = (unsigned)(x >> shift) & 15;
-        if (digit || n > 2 || shift == 0)
-            tmp[n++] = "0123456789abcdef"[digit];
-    }
-    tmp[n] = 0;
-    return append(buf, len, cap, tmp);
-}
-
-/* One line naming the problem and the address, one with the details, then
- * abort.  Written with write(2): the heap may be unusable. */
-void _ob_fatal(const char *problem, const void *p, const char *detail)
-{
-    char buf[512];
-    size_t n = 0;
-    n = append(buf, n, sizeof buf, "obmalloc: ");
-    n = append(buf, n, sizeof buf, problem);
-    n = append(buf, n, sizeof buf, " at address ");
-    n = append_hex(buf, n, sizeof buf, (uintptr_t)p);
-    n = append(buf, n, sizeof buf, "\nobmalloc: ");
-    n = append(buf, n, sizeof buf, detail);
-    n = append(buf, n, sizeof buf, "\n");
-    ssize_t ignored = write(STDERR_FILENO, buf, n);
-    (void)ignored;
-    abort();
-}
-
-void _ob_assert_fail(const char *cond, const char *file, int line)
-{
-    char detail[256];
-    size_t n = append(detail, 0, sizeof detail, cond);
-    n = append(detail, n, sizeof detail, " (");
-    n = append(detail, n, sizeof detail, file);
-    n = append(detail, n, sizeof detail, ":");
-    char digits[12];
-    int d = 0;
-    do {
-        digits[d++] = (char)('0' + line % 10);
-        line /= 10;
-    } while (line && d < 11);
-    while (d > 0 && n + 2 < sizeof detail)
-        detail[n++] = digits[--d];
-    n = append(detail, n, sizeof detail, ")");
-    detail[n] = 0;
-    _ob_fatal("internal assertion failed", NULL, detail);
 }

@@ -327,10 +327,17 @@ typedef struct ob_heap {
 
 extern OB_HIDDEN ob_pool_t _ob_empty_pool;
 extern OB_HIDDEN ob_heap_t _ob_heap_empty;
+/* The thread's front heap, the one the fast paths use, and its own heap.
+ * Normally the same; when diverted (see _ob_divert) the front one stays
+ * &_ob_heap_empty.  Both are &_ob_heap_empty until the thread's first
+ * allocation, and again after it exits. */
 extern OB_HIDDEN __thread ob_heap_t *_ob_tls_heap
+    __attribute__((tls_model("initial-exec")));
+extern OB_HIDDEN __thread ob_heap_t *_ob_tls_own
     __attribute__((tls_model("initial-exec")));
 
 OB_INLINE ob_heap_t *ob_heap_get(void) { return _ob_tls_heap; }
+OB_INLINE ob_heap_t *ob_heap_own(void) { return _ob_tls_own; }
 
 OB_INLINE uintptr_t *ob_owned_slot(ob_heap_t *heap, uintptr_t arena_base)
 {
@@ -536,6 +543,11 @@ typedef struct ob_options {
                                 kept mapped (default 2)                  */
     size_t huge_cache_bytes; /* OBMALLOC_HUGE_CACHE: bytes of freed huge
                                 blocks kept for reuse (default 64 MiB)   */
+    bool debug;              /* OBMALLOC_DEBUG=1: the checking layer      */
+    size_t quarantine_bytes; /* OBMALLOC_DEBUG_QUARANTINE: freed bytes
+                                held back from reuse (default 32 MiB)    */
+    int valgrind;            /* OBMALLOC_VALGRIND=0: do not describe
+                                blocks to valgrind (default: when under it) */
 } ob_options_t;
 extern OB_HIDDEN ob_options_t _ob_options;
 OB_HIDDEN void _ob_options_init(void);
@@ -560,12 +572,60 @@ typedef struct ob_huge_totals {
 OB_HIDDEN void _ob_huge_totals(ob_huge_totals_t *t);
 OB_HIDDEN void _ob_huge_for_each(void (*fn)(const ob_huge_t *, void *), void *ctx);
 
-/* ---- reports ---------------------------------------------------------- */
+/* ---- reports (report.c) ----------------------------------------------- */
 
 OB_HIDDEN _Noreturn void _ob_fatal(const char *problem, const void *p,
                                    const char *detail);
 OB_HIDDEN _Noreturn void _ob_assert_fail(const char *cond, const char *file,
                                          int line);
+
+/* A report under construction: text in a stack buffer, no allocation. */
+typedef struct ob_report {
+    size_t len;
+    char buf[3072];
+} ob_report_t;
+OB_HIDDEN void _ob_report_begin(ob_report_t *r, const char *problem, const void *p);
+OB_HIDDEN void _ob_report_str(ob_report_t *r, const char *s);
+OB_HIDDEN void _ob_report_hex(ob_report_t *r, uint64_t x);
+OB_HIDDEN void _ob_report_dec(ob_report_t *r, uint64_t x);
+OB_HIDDEN void _ob_report_byte(ob_report_t *r, unsigned byte);
+OB_HIDDEN void _ob_report_dump(ob_report_t *r, const char *label, const void *p, size_t n);
+OB_HIDDEN _Noreturn void _ob_report_die(ob_report_t *r);
+OB_HIDDEN void _ob_report_warm_up(void);
+
+/* ---- the diverted paths: debug mode and valgrind (debug.c) -------------
+ *
+ * `_ob_divert` is 1 until start-up has run and stays 1 in debug mode or
+ * under valgrind: every entry point that is not a pure fast path tests it
+ * once, and the fast paths never see it, because a diverted thread's
+ * front heap (_ob_tls_heap) stays the empty one, so they always fall
+ * through to a slow path that does test it.  The debug layer allocates its
+ * blocks from the thread's own heap (_ob_tls_own) with the _inner
+ * functions, which are the normal allocator without the diversion. */
+extern OB_HIDDEN int _ob_divert;
+extern OB_HIDDEN bool _ob_debug_on; /* OBMALLOC_DEBUG */
+extern OB_HIDDEN bool _ob_valgrind_on; /* running under valgrind */
+OB_HIDDEN void *_ob_malloc_inner(size_t size);
+OB_HIDDEN void *_ob_aligned_inner(size_t align, size_t size);
+OB_HIDDEN void _ob_free_inner(void *p);
+OB_HIDDEN size_t _ob_usable_inner(const void *p);
+OB_HIDDEN void _ob_debug_init(void);
+OB_HIDDEN void *_ob_debug_malloc(size_t size, size_t align, bool zero);
+OB_HIDDEN void *_ob_debug_calloc(size_t n, size_t size);
+OB_HIDDEN void *_ob_debug_realloc(void *p, size_t size);
+OB_HIDDEN void _ob_debug_free(void *p);
+OB_HIDDEN void _ob_debug_free_sized(void *p, size_t size);
+OB_HIDDEN size_t _ob_debug_usable_size(const void *p);
+OB_HIDDEN void _ob_debug_check_block(const void *p);
+/* For ob_heap_check: a problem with the debug block in the inner block
+ * [inner, inner + size), or NULL; *where gets its address. */
+OB_HIDDEN const char *_ob_debug_scan(const void *inner, size_t size, const void **where);
+OB_HIDDEN const char *_ob_debug_scan_quarantine(const void **where);
+OB_HIDDEN void _ob_debug_vg_reuse(void *p, size_t n);
+OB_HIDDEN void _ob_debug_flush_quarantine(void);
+OB_HIDDEN void _ob_debug_fork_prepare(void);
+OB_HIDDEN void _ob_debug_fork_parent(void);
+OB_HIDDEN void _ob_debug_fork_child(void);
 
 /* ---- small helpers ---------------------------------------------------- */
 

@@ -8,6 +8,14 @@
  *   OBMALLOC_ARENA_CACHE=n     empty arenas kept mapped as spares (default 2)
  *   OBMALLOC_HUGE_CACHE=bytes  freed huge blocks kept for reuse (default 64M;
  *                              suffixes k, m, g)
+ *   OBMALLOC_DEBUG=1           debug mode: guards, fills, quarantine, reports
+ *                              (debug.c)
+ *   OBMALLOC_DEBUG_QUARANTINE=bytes  freed memory debug mode holds back from
+ *                              reuse (default 32M; 0: none)
+ *   OBMALLOC_VALGRIND=0        under valgrind, do not describe blocks to it
+ *                              (they are by default, when obmalloc was built
+ *                              with valgrind's headers)
+ *   OBMALLOC_STATS, OBMALLOC_STATS_FILE: see stats.c
  */
 #include <stdlib.h>
 
@@ -17,6 +25,8 @@ ob_options_t _ob_options = {
     .purge_delay_ms = 10,
     .arena_cache = 2,
     .huge_cache_bytes = (size_t)64 << 20,
+    .quarantine_bytes = (size_t)32 << 20,
+    .valgrind = 1,
 };
 
 /* Parses a decimal number with an optional k/m/g suffix; false if the text
@@ -53,4 +63,10 @@ void _ob_options_init(void)
         _ob_options.arena_cache = (size_t)v;
     if (parse_size(getenv("OBMALLOC_HUGE_CACHE"), &v))
         _ob_options.huge_cache_bytes = (size_t)v;
+    if (parse_size(getenv("OBMALLOC_DEBUG"), &v))
+        _ob_options.debug = v != 0;
+    if (parse_size(getenv("OBMALLOC_DEBUG_QUARANTINE"), &v))
+        _ob_options.quarantine_bytes = (size_t)v;
+    if (parse_size(getenv("OBMALLOC_VALGRIND"), &v))
+        _ob_options.valgrind = v != 0;
 }

@@ -223,9 +223,7 @@ OB_EXPORT_C void free_sized(void *p, size_t size)
 OB_EXPORT_C void free_aligned_sized(void *p, size_t alignment, size_t size)
 {
     (void)alignment;
-    if (p != NULL && size > ob_usable_size(p))
-        _ob_fatal("sized free with a wrong size", p, "the size given is larger than the block");
-    free_fast(p);
+    ob_free_sized(p, size);
 }
 
 /* glibc: give free memory back to the OS. */

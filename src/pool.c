@@ -54,6 +54,8 @@ bool _ob_pool_extend(ob_pool_t *pool)
         bytes = left;
     char *first = ob_pool_start(pool) + pool->carved_end;
     char *last = first + bytes - bs;
+    if (OB_UNLIKELY(_ob_valgrind_on))
+        _ob_debug_vg_reuse(first, bytes); /* may be an old block memcheck saw freed */
     for (char *b = first; b < last; b += bs)
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
     ob_block_set_next((ob_block_t *)last, NULL);

@@ -51,6 +51,17 @@ static inline size_t scaled(size_t n)
     return v ? v : 1;
 }
 
+/* Are blocks going through the debug layer (OBMALLOC_DEBUG=1, or described
+ * to valgrind)?  Then usable sizes are the sizes asked for, and realloc
+ * always moves. */
+static inline int ob_test_diverted(void)
+{
+    const char *d = getenv("OBMALLOC_DEBUG");
+    const char *v = getenv("OBMALLOC_VALGRIND");
+    return (d && strcmp(d, "0") != 0) ||
+           (getenv("OB_TEST_VALGRIND") && !(v && strcmp(v, "0") == 0));
+}
+
 /* Resident memory of this process, in bytes. */
 static inline size_t resident_bytes(void)
 {

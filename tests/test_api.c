@@ -28,7 +28,7 @@ static void test_malloc_usable(void)
         CHECK((uintptr_t)p[i] % 16 == 0);
         size_t usable = ob_usable_size(p[i]);
         CHECK(usable >= sizes[i]);
-        CHECK(usable >= 1);
+        CHECK(usable >= 1 || ob_test_diverted());
         fill_pattern(p[i], usable, i);
     }
     for (size_t i = 0; i < NSIZES; i++) {
@@ -128,10 +128,13 @@ static void test_realloc(void)
     }
     ob_free(p);
 
-    /* Shrinking within a class keeps the block where it is. */
+    /* Shrinking within a class keeps the block where it is (debug mode
+     * always moves, to catch stale pointers). */
     p = ob_malloc(100);
-    CHECK(ob_realloc(p, 100) == p);
-    CHECK(ob_realloc(p, 97) == p);
+    if (!ob_test_diverted()) {
+        CHECK(ob_realloc(p, 100) == p);
+        CHECK(ob_realloc(p, 97) == p);
+    }
     unsigned char *q = ob_realloc(p, 10);
     CHECK(q != NULL);
     ob_free(q);
