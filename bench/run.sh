@@ -74,7 +74,7 @@ if command -v valgrind >/dev/null 2>&1; then
     count() {
       f=$(mktemp)
       if [ "$n" = obmalloc ]; then
-        valgrind --tool=callgrind --callgrind-out-file="$f" "$BIN" ob pairs "$1" >/dev/null 2>&1
+        OBMALLOC_VALGRIND=0 valgrind --tool=callgrind --callgrind-out-file="$f" "$BIN" ob pairs "$1" >/dev/null 2>&1
       else
         lib=$(echo "$peers" | tr ' ' '\n' | grep "^$n:" | cut -d: -f2)
         LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \

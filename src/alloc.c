@@ -21,7 +21,9 @@ static OB_COLD bool diverted(void)
     return _ob_divert;
 }
 
-void *_ob_malloc_slow(size_t size)
+/* Not inlined into ob_malloc: its fast path would pay for the slow one's
+ * stack frame. */
+__attribute__((noinline)) void *_ob_malloc_slow(size_t size)
 {
     if (OB_UNLIKELY(_ob_divert) && diverted())
         return _ob_debug_malloc(size, 0, false);

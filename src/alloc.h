@@ -13,11 +13,20 @@
 #include "internal.h"
 
 OB_HIDDEN void *_ob_malloc_slow(size_t size);
+/* Never returns; declared to return a pointer so that the fast path can
+ * reach it with a tail jump (a call would cost the fast path a frame). */
+OB_HIDDEN void *_ob_corrupt_free_list(const void *pool, const void *b);
 
 OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
     ob_stat_add(&heap->stats.mallocs[cls], 1);
     ob_block_t *b = pool->free;
+    /* b came from decoding a link in a free block: if that block was
+     * written after it was freed, b is noise (the secret makes it so).
+     * Blocks and their pool's descriptor share an arena: three
+     * instructions stop malloc from handing out an address outside it. */
+    if (OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
+        return _ob_corrupt_free_list(pool, b);
     pool->free = ob_block_next(b);
     pool->used++;
     return b;

@@ -104,7 +104,10 @@ static inline int check_pattern(const void *p, size_t size, uint64_t seed)
 }
 
 /* Runs fn in a child process; returns 1 if the child died of SIGABRT and
- * the first line of its stderr contains `expect`. */
+ * the first line of its stderr contains `expect`.  The whole report is
+ * left in death_report. */
+static char death_report[8192];
+
 static inline int dies_with(void (*fn)(void), const char *expect)
 {
     int pipefd[2];
@@ -119,23 +122,35 @@ static inline int dies_with(void (*fn)(void), const char *expect)
         _exit(0); /* survived: the test fails */
     }
     close(pipefd[1]);
-    char buf[4096];
+    char *buf = death_report;
     size_t len = 0;
     ssize_t n;
-    while (len + 1 < sizeof buf && (n = read(pipefd[0], buf + len, sizeof buf - 1 - len)) > 0)
+    while (len + 1 < sizeof death_report &&
+           (n = read(pipefd[0], buf + len, sizeof death_report - 1 - len)) > 0)
         len += (size_t)n;
     buf[len] = 0;
     close(pipefd[0]);
     int status = 0;
     waitpid(pid, &status, 0);
     char *nl = strchr(buf, '\n');
-    if (nl)
-        *nl = 0;
+    size_t first = nl ? (size_t)(nl - buf) : len;
+    char saved = buf[first];
+    buf[first] = 0;
     int ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(buf, expect) != NULL;
+    buf[first] = saved;
     if (!ok)
-        fprintf(stderr, "death test: expected SIGABRT and \"%s\"; got status 0x%x, first line \"%s\"\n",
+        fprintf(stderr, "death test: expected SIGABRT and \"%s\"; got status 0x%x, report:\n%s\n",
                 expect, status, buf);
     return ok;
+}
+
+/* Does the last death report contain s (anywhere)? */
+static inline int report_has(const char *s)
+{
+    if (strstr(death_report, s) != NULL)
+        return 1;
+    fprintf(stderr, "death test: the report lacks \"%s\":\n%s\n", s, death_report);
+    return 0;
 }
 
 /* Drop-in variants: the same test through the C library's names, with

@@ -90,6 +90,40 @@ static void double_free_remote_then_local(void)
     ob_free(p);
 }
 
+static void corrupt_free_list(void)
+{
+    /* A write after free over the link a free block keeps (its first
+     * word): malloc must not hand out the address it now decodes to. */
+    void *keep = ob_malloc(80);
+    uint64_t *p = ob_malloc(80);
+    ob_free(p);
+    *(volatile uint64_t *)p = 0x4141414141414141ull;
+    void *a = ob_malloc(80); /* the corrupted block itself */
+    void *b = ob_malloc(80); /* whatever its link decodes to */
+    printf("%p %p %p\n", keep, a, b);
+}
+
+static void check_freed_block(void)
+{
+    void *keep = ob_malloc(80);
+    void *p = ob_malloc(80);
+    ob_free(p);
+    ob_check_block(p);
+    ob_free(keep);
+}
+
+static void check_interior(void)
+{
+    char *p = ob_malloc(80);
+    ob_check_block(p + 8);
+}
+
+static void check_stack(void)
+{
+    int x;
+    ob_check_block(&x);
+}
+
 int main(void)
 {
     CHECK(dies_with(double_free_small, "double free"));
@@ -103,6 +137,11 @@ int main(void)
     CHECK(dies_with(realloc_foreign, "invalid realloc"));
     CHECK(dies_with(sized_free_wrong, "sized free with a wrong size"));
     CHECK(dies_with(double_free_remote_then_local, "invalid free"));
+    CHECK(dies_with(check_interior, "invalid pointer"));
+    CHECK(dies_with(check_stack, "invalid pointer"));
+    CHECK(dies_with(check_freed_block, "use after free"));
+    if (!ob_test_diverted()) /* debug mode finds it later, when the block leaves its quarantine */
+        CHECK(dies_with(corrupt_free_list, "corrupted free list"));
     printf("death: every misuse aborted with its report\n");
     return 0;
 }
