@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench install clean
+.PHONY: all build deps run test bench bench-hardening install clean
 
 all: build
 
@@ -29,6 +29,15 @@ BENCH_ARGS ?=
 bench: build
 	bench/run.sh
 	python3 bench/suite.py $(BENCH_ARGS)
+
+# What normal mode's hardening costs: obmalloc against itself built with
+# OB_HARDENED=0 (no link encoding, no checks of links and freed pointers).
+bench-hardening: build
+	cmake -S . -B $(BUILD)-unhardened -DCMAKE_BUILD_TYPE=Release -DOB_TESTS=OFF \
+	  -DCMAKE_C_FLAGS=-DOB_HARDENED=0 >/dev/null
+	cmake --build $(BUILD)-unhardened -j $(JOBS) --target obmalloc_shared >/dev/null
+	python3 bench/suite.py --allocators obmalloc --out bench/results/hardening \
+	  --variant unhardened=$(BUILD)-unhardened/libobmalloc.so $(BENCH_ARGS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -3,7 +3,7 @@
 
     bench/suite.py [--quick] [--runs N] [--threads N]
                    [--workloads a,b,...] [--allocators a,b,...]
-                   [--out DIR] [--docs]
+                   [--out DIR] [--docs] [--variant NAME=LIB ...]
 
 Workloads are our own programs with the shapes of the classic allocator
 benchmarks (bench/workloads/), plus real programs from Debian: CPython, the
@@ -138,6 +138,9 @@ def main():
     ap.add_argument("--allocators", default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--docs", action="store_true", help="also write docs/BENCHMARKS.md")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
+                    help="also run another build of a malloc library (LD_PRELOAD), e.g. "
+                         "obmalloc built with different options; repeatable")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 5)
     all_wl = workloads(args.threads, args.quick)
@@ -147,6 +150,12 @@ def main():
             sys.exit("suite: unknown workload %s (have: %s)" % (w, ", ".join(all_wl)))
     wanted = args.allocators.split(",")
     allocs = allocators(wanted)
+    for v in args.variant:
+        name, _, lib = v.partition("=")
+        if not name or not os.path.exists(lib):
+            sys.exit("suite: --variant wants NAME=LIB with an existing LIB: %s" % v)
+        allocs[name] = {"LD_PRELOAD": os.path.abspath(lib)}
+        wanted.insert(1, name)
     names = [a for a in wanted if a in allocs or a == "pymalloc"]
 
     results = {}  # (workload, allocator) -> [(wall, rss)]

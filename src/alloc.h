@@ -25,7 +25,7 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
      * written after it was freed, b is noise (the secret makes it so).
      * Blocks and their pool's descriptor share an arena: three
      * instructions stop malloc from handing out an address outside it. */
-    if (OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
+    if (OB_HARDENED && OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
         return _ob_corrupt_free_list(pool, b);
     pool->free = ob_block_next(b);
     pool->used++;
@@ -79,8 +79,8 @@ OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
     ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
     ob_block_t *b = p;
     if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
-                  ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
-                  b != pool->free))
+                  (!OB_HARDENED || (ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
+                                    b != pool->free))))
         push_block(heap, pool, b);
     else
         _ob_free_checked(heap, a, pool, p);

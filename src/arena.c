@@ -110,7 +110,7 @@ void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
     atomic_store_explicit(&a->heap, heap, memory_order_release);
     bucket_insert(heap, a);
     heap->narenas++;
-    *ob_owned_slot(heap, (uintptr_t)a) = (uintptr_t)a | 1;
+    *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | 1;
 }
 
 /* The arena leaves the heap: out of its buckets and its owned cache. */
@@ -118,8 +118,8 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
 {
     bucket_remove(heap, a);
     heap->narenas--;
-    uintptr_t *slot = ob_owned_slot(heap, (uintptr_t)a);
-    if (*slot == ((uintptr_t)a | 1))
+    uintptr_t *slot = ob_owned_slot(heap, ob_arena_base(a));
+    if (*slot == (ob_arena_base(a) | 1))
         *slot = 0;
 }
 
@@ -138,15 +138,18 @@ static ob_arena_t *arena_new(void)
         a->next = a->prev = NULL;
         return a;
     }
-    a = _ob_os_map(OB_ARENA_SIZE, OB_ARENA_SIZE);
-    if (a == NULL)
+    char *base = _ob_os_map(OB_ARENA_SIZE, OB_ARENA_SIZE);
+    if (base == NULL)
         return NULL;
+    _ob_os_guard(base, OB_ARENA_GUARD);
+    _ob_os_guard(base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - OB_ARENA_GUARD, OB_ARENA_GUARD);
+    a = (ob_arena_t *)(base + OB_ARENA_GUARD);
     /* Fresh pages are zero: every descriptor is OB_POOL_FREE. */
     ob_bitmap_set(a->used_map, 0, OB_ARENA_HEADER_PAGES);
     ob_bitmap_set(a->dirty_map, 0, OB_ARENA_HEADER_PAGES);
     a->nfree = OB_ARENA_USABLE_PAGES;
-    if (!_ob_map_set((uintptr_t)a, OB_ARENA_SIZE, (uintptr_t)a | OB_MAP_ARENA)) {
-        _ob_os_unmap(a, OB_ARENA_SIZE);
+    if (!_ob_map_set((uintptr_t)base, OB_ARENA_SIZE, (uintptr_t)base | OB_MAP_ARENA)) {
+        _ob_os_unmap(base, OB_ARENA_SIZE);
         return NULL;
     }
     size_t now = atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed) + 1;
@@ -161,8 +164,8 @@ static ob_arena_t *arena_new(void)
 
 static void arena_unmap(ob_arena_t *a)
 {
-    _ob_map_clear((uintptr_t)a, OB_ARENA_SIZE);
-    _ob_os_unmap(a, OB_ARENA_SIZE);
+    _ob_map_clear(ob_arena_base(a), OB_ARENA_SIZE);
+    _ob_os_unmap((void *)ob_arena_base(a), OB_ARENA_SIZE);
     atomic_fetch_sub_explicit(&arenas_mapped, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&arenas_reclaimed, 1, memory_order_relaxed);
 }
@@ -170,7 +173,7 @@ static void arena_unmap(ob_arena_t *a)
 static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
 {
     OB_BITMAP_RUNS(which, start, len, {
-        _ob_os_purge((char *)a + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE);
+        _ob_os_purge((char *)ob_arena_base(a) + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE);
     });
     for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
         a->dirty_map[w] &= ~which[w];

@@ -107,7 +107,7 @@ static void check_arena(ob_arena_t *a, void *ctx)
 {
     check_t *c = ctx;
     c->r->arenas++;
-    if (ob_map_lookup(a) != ((uintptr_t)a | OB_MAP_ARENA))
+    if (ob_map_lookup(a) != (ob_arena_base(a) | OB_MAP_ARENA))
         problem(c, a, "the arena map does not name the arena");
     if (c->owner != NULL && atomic_load_explicit(&a->heap, memory_order_relaxed) != c->owner)
         problem(c, a, "the arena's owner is not the heap that lists it");

@@ -113,7 +113,7 @@ static void free_unowned_in(ob_heap_t *heap, void *p)
     }
     ob_arena_t *a = ob_arena_of(p);
     if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap)
-        *ob_owned_slot(heap, (uintptr_t)a) = (uintptr_t)a | 1; /* won the slot back */
+        *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | 1; /* won the slot back */
     _ob_free_checked(heap, a, ob_pool_of(a, p), p);
 }
 

@@ -110,13 +110,21 @@ typedef struct ob_block {
 
 extern OB_HIDDEN uintptr_t _ob_secret;
 
+/* OB_HARDENED=0 compiles out the normal mode's defences on the fast paths
+ * (link encoding, the checks of popped links and of freed pointers): only
+ * for measuring what they cost (docs/BENCHMARKS.md).  Never ship it. */
+#ifndef OB_HARDENED
+#define OB_HARDENED 1
+#endif
+
 OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
 {
-    return (ob_block_t *)(b->next_encoded ^ _ob_secret ^ ((uintptr_t)b >> 4));
+    return (ob_block_t *)(b->next_encoded ^
+                          (OB_HARDENED ? _ob_secret ^ ((uintptr_t)b >> 4) : 0));
 }
 OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
 {
-    b->next_encoded = (uintptr_t)next ^ _ob_secret ^ ((uintptr_t)b >> 4);
+    b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret ^ ((uintptr_t)b >> 4) : 0);
 }
 
 /* ---- pools ------------------------------------------------------------ */
@@ -194,8 +202,18 @@ typedef struct ob_arena {
     ob_pool_t pages[OB_ARENA_PAGES];
 } ob_arena_t;
 
+/* Arena layout (4 KiB guard pages, PROT_NONE, hold no data and cost no
+ * memory; they keep block overflows away from the metadata):
+ *
+ *   base: [guard][ob_arena_t ........ ][unused][guard][pool pages ... ]
+ *         ^ 0    ^ OB_ARENA_GUARD               ^ first pool page - 4 KiB
+ *
+ * An overflow off the end of anything mapped below the arena (another
+ * arena's last pool, a huge block) stops at the first guard; an underflow
+ * off the first pool stops at the second. */
+#define OB_ARENA_GUARD 4096
 #define OB_ARENA_HEADER_PAGES                                               \
-    ((sizeof(ob_arena_t) + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE)
+    ((OB_ARENA_GUARD + sizeof(ob_arena_t) + OB_ARENA_GUARD + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE)
 #define OB_ARENA_USABLE_PAGES (OB_ARENA_PAGES - OB_ARENA_HEADER_PAGES)
 
 /* Other threads read a pool's state (to validate a free) while its owner
@@ -212,7 +230,14 @@ OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
 
 OB_INLINE ob_arena_t *ob_arena_of(const void *p)
 {
-    return (ob_arena_t *)((uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK);
+    return (ob_arena_t *)(((uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK) + OB_ARENA_GUARD);
+}
+
+/* The arena's first byte (its guard page), the address the map, the owned
+ * cache and the OS know it by. */
+OB_INLINE uintptr_t ob_arena_base(const ob_arena_t *a)
+{
+    return (uintptr_t)a - OB_ARENA_GUARD;
 }
 
 OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
@@ -248,7 +273,7 @@ OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
 OB_INLINE char *ob_pool_start(const ob_pool_t *pool)
 {
     ob_arena_t *a = ob_arena_of_pool(pool);
-    return (char *)a + ((size_t)(pool - a->pages) << OB_PAGE_SHIFT);
+    return (char *)ob_arena_base(a) + ((size_t)(pool - a->pages) << OB_PAGE_SHIFT);
 }
 
 /* Is `offset` (from the pool's start) the start of a block the pool has
@@ -487,6 +512,7 @@ OB_HIDDEN void *_ob_os_map(size_t size, size_t align);
 OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
 OB_HIDDEN void _ob_os_unmap(void *p, size_t size);
 OB_HIDDEN void _ob_os_purge(void *p, size_t size);
+OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
 OB_HIDDEN void *_ob_os_remap(void *old, size_t old_size, size_t new_size,
                              void *fixed_at);
 OB_HIDDEN bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size);

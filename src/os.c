@@ -107,6 +107,16 @@ void _ob_os_unmap(void *p, size_t size)
     errno = saved;
 }
 
+/* Makes the pages inaccessible: a stray write there faults at once
+ * instead of corrupting what lies beyond.  Best effort (the process may
+ * be at its mapping limit): a guard that cannot be set is only missing. */
+void _ob_os_guard(void *p, size_t size)
+{
+    int saved = errno;
+    mprotect(p, size, PROT_NONE);
+    errno = saved;
+}
+
 /* Gives the pages back: they read as zero afterwards. */
 void _ob_os_purge(void *p, size_t size)
 {

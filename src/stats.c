@@ -156,7 +156,7 @@ static void walk_arena(ob_arena_t *a, void *ctx)
         committed += (size_t)__builtin_popcountll(a->used_map[i] | a->dirty_map[i]);
     w->committed_pages += committed;
     if (w->resident_wanted)
-        w->resident += resident_bytes_of(a, OB_ARENA_SIZE);
+        w->resident += resident_bytes_of((void *)ob_arena_base(a), OB_ARENA_SIZE);
     _ob_arena_for_each_pool(a, walk_pool, w);
 }
 

@@ -165,9 +165,50 @@ static void test_remote_notify(void)
         ob_free(v[i]);
 }
 
+/* Runs fn(arg) in a child; true if the child died of SIGSEGV. */
+static int faults(void (*fn)(char *), char *arg)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        signal(SIGSEGV, SIG_DFL);
+        fn(arg);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    return WIFSIGNALED(status) && WTERMSIG(status) == SIGSEGV;
+}
+
+static void write_byte(char *p)
+{
+    *(volatile char *)p = 1;
+}
+
+/* The arena's metadata is fenced off from blocks by guard pages. */
+static void test_guards(void)
+{
+    if (getenv("OB_TEST_VALGRIND") || sysconf(_SC_PAGESIZE) != OB_ARENA_GUARD)
+        return; /* valgrind reports the fault as an error of its own */
+    char *p = ob_malloc(32);
+    ob_arena_t *a = ob_arena_of(p);
+    char *base = (char *)ob_arena_base(a);
+    char *first_pool = base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE;
+    CHECK((char *)a == base + OB_ARENA_GUARD);
+    CHECK((char *)(a + 1) <= first_pool - OB_ARENA_GUARD); /* the header fits */
+    CHECK(faults(write_byte, base));                 /* an overflow from below */
+    CHECK(faults(write_byte, base + OB_ARENA_GUARD - 1));
+    CHECK(faults(write_byte, first_pool - 1));       /* an underflow from the first pool */
+    CHECK(faults(write_byte, first_pool - OB_ARENA_GUARD));
+    CHECK(!faults(write_byte, first_pool));          /* the pools are not fenced */
+    CHECK(!faults(write_byte, (char *)&a->nfree));   /* nor is the header itself */
+    ob_free(p);
+}
+
 int main(void)
 {
     ob_free(ob_malloc(1));
+    test_guards();
     test_bitmap();
     test_map();
     test_encoding();
