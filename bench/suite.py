@@ -277,6 +277,9 @@ def targets(rows, kinds):
             goals.append(("peak RSS no higher than pymalloc's", ratio(w, "pymalloc", 5), 1.0))
         met = [g for g, r, floor in goals if r is not None and r >= floor]
         missed = ["%s (%.2f)" % (g, r) for g, r, floor in goals if r is not None and r < floor]
+        if not met and not missed:
+            out.append("- **%s**: no peer of the targets in this run." % w)
+            continue
         out.append("- **%s**: %s%s" % (w, "missed: " + "; ".join(missed) + ". " if missed else "all met. ",
                                        "Met: " + "; ".join(met) + "." if missed and met else ""))
     return out

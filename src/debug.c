@@ -48,6 +48,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -456,12 +457,30 @@ void _ob_debug_fork_child(void) { _ob_lock_reset(&q_lock); }
 
 /* ---- the diverted entry points ---------------------------------------- */
 
+/* Is a valgrind tool that tracks heap blocks running us (memcheck,
+ * massif, helgrind, drd, dhat)?  Each preloads its own library; callgrind
+ * and cachegrind do not, and there obmalloc keeps its normal paths, which
+ * are what a profile should show. */
+static bool heap_tool_running(void)
+{
+#if OB_HAVE_MEMCHECK
+    static const char *const tools[] = {"vgpreload_memcheck", "vgpreload_massif",
+                                        "vgpreload_helgrind", "vgpreload_drd",
+                                        "vgpreload_dhat"};
+    const char *preload = getenv("LD_PRELOAD");
+    if (!RUNNING_ON_VALGRIND || preload == NULL)
+        return false;
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
+        if (strstr(preload, tools[i]) != NULL)
+            return true;
+#endif
+    return false;
+}
+
 void _ob_debug_init(void)
 {
     _ob_debug_on = _ob_options.debug;
-#if OB_HAVE_MEMCHECK
-    _ob_valgrind_on = _ob_options.valgrind && RUNNING_ON_VALGRIND;
-#endif
+    _ob_valgrind_on = _ob_options.valgrind && heap_tool_running();
     _ob_divert = _ob_debug_on || _ob_valgrind_on;
 }
 

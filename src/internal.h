@@ -101,9 +101,13 @@ OB_HIDDEN void _ob_size_classes_init(void);
 /* ---- blocks and free lists -------------------------------------------- */
 
 /* A free block's first word links it into a list.  Links are stored
- * encoded (xor with a per-process secret and the link's own address, as
- * glibc's safe-linking does), so a use-after-free write cannot make malloc
- * hand out an arbitrary address without being noticed. */
+ * encoded (xor with a per-process random secret), so that a write after
+ * free turns a link into noise, which pop_block catches before malloc can
+ * hand it out (alloc.h), and steering malloc to a chosen address needs the
+ * secret.  (Mixing in the link's own address as well, as glibc's
+ * safe-linking does, cost 6 instructions per malloc/free pair and adds
+ * little: whoever can read one link and knows the address it names has
+ * the secret either way.) */
 typedef struct ob_block {
     uintptr_t next_encoded;
 } ob_block_t;
@@ -119,12 +123,11 @@ extern OB_HIDDEN uintptr_t _ob_secret;
 
 OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
 {
-    return (ob_block_t *)(b->next_encoded ^
-                          (OB_HARDENED ? _ob_secret ^ ((uintptr_t)b >> 4) : 0));
+    return (ob_block_t *)(b->next_encoded ^ (OB_HARDENED ? _ob_secret : 0));
 }
 OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
 {
-    b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret ^ ((uintptr_t)b >> 4) : 0);
+    b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret : 0);
 }
 
 /* ---- pools ------------------------------------------------------------ */
