@@ -14,6 +14,13 @@ need_cmd valgrind || missing="$missing valgrind"
 # CPython's regression tests, run on the drop-in library.
 /usr/bin/python3 -c 'import test.support, test.test_json' 2>/dev/null ||
   missing="$missing libpython3.11-testsuite"
+# obpython embeds the python3 first on PATH: it needs that interpreter's
+# development files (Debian's python3 gets them from python3-dev).
+py=$(command -v python3 || true)
+if [ -n "$py" ] && ! "$py" -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>/dev/null; then
+  missing="$missing python3-dev"
+fi
 # The sanitizer runtimes ship with gcc on Debian; check the ones the tests use.
 for lib in libasan.so libubsan.so libtsan.so; do
   gcc -print-file-name=$lib | grep -q / || missing="$missing gcc"
