@@ -36,7 +36,18 @@ PEERS = {
     "jemalloc": ("libjemalloc.so.2", "libjemalloc2"),
     "tcmalloc": ("libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"),
 }
-PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+def python3():
+    """The interpreter obpython embeds (the python3 first on PATH when it
+    was built), so that its rows compare the same CPython; else python3."""
+    try:
+        with open(os.path.join(BUILD, "obpython.python")) as f:
+            return f.read().strip()
+    except OSError:
+        return shutil.which("python3") or sys.executable
+
+
+PYTHON = python3()
+OBPYTHON = os.path.join(BUILD, "obpython")
 
 
 # CPython's own regression tests (Debian: libpython3.11-testsuite); the first
@@ -71,6 +82,21 @@ def workloads(threads, quick):
                      "20000" if q else "60000"], "py"),
         "cpython-tests": ("CPython: a slice of its own regression tests (json, dict, set, re, ...)",
                           [PYTHON, "-m", "test", "-q"] + PY_TESTS[:4 if q else None], "py"),
+        "py-churn": ("CPython: object churn (tuples, lists, dicts)",
+                     [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "churn",
+                      "3" if q else "10"], "py"),
+        "py-json": ("CPython: JSON encode and decode of nested records",
+                    [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "json",
+                     "3" if q else "10"], "py"),
+        "py-strings": ("CPython: string building, split, replace",
+                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "strings",
+                        "3" if q else "10"], "py"),
+        "py-classes": ("CPython: a class-heavy program (instances, slots, dataclasses)",
+                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "classes",
+                        "3" if q else "10"], "py"),
+        "py-bigheap": ("CPython: a big live heap (400k records) partly replaced, round after round",
+                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "bigheap",
+                        "2" if q else "10"], "py"),
         "sqlite3": ("sqlite3 shell: build, index, query a 200k-row table",
                     ["sh", "-c", "sqlite3 :memory: < " +
                      os.path.join(ROOT, "bench", "workloads", "sqlite.sql")], "st"),
@@ -135,7 +161,9 @@ def main():
     ap.add_argument("--runs", type=int, default=None)
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--workloads", default="")
-    ap.add_argument("--allocators", default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc")
+    ap.add_argument("--allocators",
+                    default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc,obpython",
+                    help="obpython and pymalloc run the Python workloads only")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--docs", action="store_true", help="also write docs/BENCHMARKS.md")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
@@ -156,7 +184,10 @@ def main():
             sys.exit("suite: --variant wants NAME=LIB with an existing LIB: %s" % v)
         allocs[name] = {"LD_PRELOAD": os.path.abspath(lib)}
         wanted.insert(1, name)
-    names = [a for a in wanted if a in allocs or a == "pymalloc"]
+    if "obpython" in wanted and not os.path.exists(OBPYTHON):
+        print("suite: obpython not built: skipped", file=sys.stderr)
+        wanted.remove("obpython")
+    names = [a for a in wanted if a in allocs or a in ("pymalloc", "obpython")]
 
     results = {}  # (workload, allocator) -> [(wall, rss)]
     base_env = {k: v for k, v in os.environ.items()
@@ -180,15 +211,18 @@ def main():
         checks = set()
         for r in range(runs):
             for a in names:
-                if a == "pymalloc":
+                run_argv = argv
+                if a in ("pymalloc", "obpython"):
                     if kind != "py":
                         continue
                     env = dict(base_env)
+                    if a == "obpython":
+                        run_argv = [OBPYTHON] + argv[1:]
                 else:
                     env = dict(base_env, **allocs[a])
                     if kind == "py":
                         env["PYTHONMALLOC"] = "malloc"
-                wall, rss, text = run_once(argv, env)
+                wall, rss, text = run_once(run_argv, env)
                 if kind != "mt" or w not in ("mstress",):
                     checks.add(tuple(check_of(text)))
                 results.setdefault((w, a), []).append((wall, rss))
@@ -275,6 +309,11 @@ def targets(rows, kinds):
         if kind == "py":
             goals.append(("faster than pymalloc", ratio(w, "pymalloc", 4), 1.0))
             goals.append(("peak RSS no higher than pymalloc's", ratio(w, "pymalloc", 5), 1.0))
+            py, ob = ratio(w, "pymalloc", 2), ratio(w, "obpython", 2)
+            if py and ob:  # issue 7: obpython against pymalloc, same interpreter
+                goals.append(("obpython faster than pymalloc", py / ob, 1.0))
+                goals.append(("obpython peak RSS no higher than pymalloc's",
+                              ratio(w, "pymalloc", 3) / ratio(w, "obpython", 3), 1.0))
         met = [g for g, r, floor in goals if r is not None and r >= floor]
         missed = ["%s (%.2f)" % (g, r) for g, r, floor in goals if r is not None and r < floor]
         if not met and not missed:
