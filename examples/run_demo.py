@@ -1,14 +1,17 @@
-"""make run: CPython running examples/workload.py three ways.
+"""make run: CPython running examples/workload.py four ways.
 
-  obmalloc  PYTHONMALLOC=malloc with libobmalloc.so preloaded: every object
-            and buffer comes from obmalloc
-  pymalloc  CPython as shipped: pymalloc for objects up to 512 bytes,
+  obpython  build/obpython: the same CPython with obmalloc serving its
+            memory domains through PEP 445 (no other change)
+  obmalloc  python3 with PYTHONMALLOC=malloc and libobmalloc.so preloaded:
+            every object and buffer comes from obmalloc, through malloc
+  pymalloc  python3 as shipped: pymalloc for objects up to 512 bytes,
             glibc above
-  glibc     PYTHONMALLOC=malloc: everything from glibc malloc
+  glibc     python3 with PYTHONMALLOC=malloc: everything from glibc malloc
 
-Each runs RUNS times (interleaved, so noise hits them alike); the table
-shows the median wall time and the median peak RSS (from wait4), each also
-as a ratio to obmalloc.  All runs must print the same checksum.
+python3 is the interpreter obpython embeds (build/obpython.python).  Each
+runs RUNS times (interleaved, so noise hits them alike); the table shows
+the median wall time and the median peak RSS (from wait4), each also as a
+ratio to obpython.  All runs must print the same checksum.
 """
 import os
 import statistics
@@ -33,7 +36,13 @@ def run(argv, env):
 
 def main():
     lib = os.path.join(ROOT, "build", "libobmalloc.so")
-    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    obpython = os.path.join(ROOT, "build", "obpython")
+    try:
+        with open(os.path.join(ROOT, "build", "obpython.python")) as f:
+            python = f.read().strip()
+    except OSError:
+        obpython = None  # not built (no python3 development files)
+        python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
     records = os.environ.get("RECORDS", "60000")
     runs = int(os.environ.get("RUNS", "3"))
     argv = [python, os.path.join(HERE, "workload.py"), records]
@@ -41,39 +50,45 @@ def main():
     for k in ("LD_PRELOAD", "PYTHONMALLOC", "OBMALLOC_STATS"):
         base.pop(k, None)
     configs = [
-        ("obmalloc", dict(base, LD_PRELOAD=lib, PYTHONMALLOC="malloc")),
-        ("pymalloc", dict(base)),
-        ("glibc", dict(base, PYTHONMALLOC="malloc")),
+        ("obmalloc", dict(base, LD_PRELOAD=lib, PYTHONMALLOC="malloc"), argv),
+        ("pymalloc", dict(base), argv),
+        ("glibc", dict(base, PYTHONMALLOC="malloc"), argv),
     ]
+    if obpython:
+        configs.insert(0, ("obpython", dict(base), [obpython] + argv[1:]))
+    else:
+        print("run_demo: obpython was not built (see the cmake output): its row is missing\n")
     print("CPython %s, workload.py %s records, median of %d runs each\n"
           % (subprocess.check_output([python, "-c", "import sys; print(sys.version.split()[0])"]).decode().strip(),
              records, runs))
-    results = {name: [] for name, _ in configs}
+    results = {name: [] for name, _, _ in configs}
     outputs = set()
     for _ in range(runs):
-        for name, env in configs:
-            wall, rss, out = run(argv, env)
+        for name, env, cmd in configs:
+            wall, rss, out = run(cmd, env)
             results[name].append((wall, rss))
             outputs.add(out)
     if len(outputs) != 1:
         sys.exit("run_demo: the runs disagree: %s" % outputs)
-    ob_wall = statistics.median(w for w, _ in results["obmalloc"])
-    ob_rss = statistics.median(r for _, r in results["obmalloc"])
-    print("| allocator | wall time | vs obmalloc | peak RSS | vs obmalloc |")
+    first = configs[0][0]
+    ob_wall = statistics.median(w for w, _ in results[first])
+    ob_rss = statistics.median(r for _, r in results[first])
+    print("| allocator | wall time | vs %s | peak RSS | vs %s |" % (first, first))
     print("|---|---:|---:|---:|---:|")
-    for name, _ in configs:
+    for name, _, _ in configs:
         wall = statistics.median(w for w, _ in results[name])
         rss = statistics.median(r for _, r in results[name])
         print("| %s | %.2f s | %.2fx | %.1f MiB | %.2fx |"
               % (name, wall, wall / ob_wall, rss, rss / ob_rss))
     print("\nEvery run printed: %s" % outputs.pop())
 
-    # One more obmalloc run, for its statistics at exit.
+    # One more run, for obmalloc's statistics at exit.
     stats_file = os.path.join(ROOT, "build", "run_demo_stats.txt")
-    run(argv, dict(configs[0][1], OBMALLOC_STATS="1", OBMALLOC_STATS_FILE=stats_file))
+    name, env, cmd = configs[0]
+    run(cmd, dict(env, OBMALLOC_STATS="1", OBMALLOC_STATS_FILE=stats_file))
     with open(stats_file) as f:
         report = f.read()
-    print("\nobmalloc's statistics at the end of one run (OBMALLOC_STATS=1):\n")
+    print("\nobmalloc's statistics at the end of one %s run (OBMALLOC_STATS=1):\n" % name)
     print(report)
 
 
