@@ -10,6 +10,8 @@
  *                 (16..512 bytes, small sizes most common)
  *        "pairs"  one thread; malloc then free at once, sizes cycling
  *                 through 16..256 (the pure fast path; used with callgrind)
+ *        "sized"  "pairs" with ob_free_sized (ALLOC "ob" only): what
+ *                 knowing the size at free saves
  *        "xthread" 4 producer threads allocate, 4 consumer threads free
  *                 what the producers made (every free is cross-thread)
  * Prints: "<alloc> <mode> <ns per pair> <pairs>".  Each run checks a
@@ -99,7 +101,7 @@ static double churn(long iters)
     return (t1 - t0) / (double)iters;
 }
 
-static double pairs(long iters)
+static double pairs(long iters, int sized)
 {
     uint64_t sum = 0;
     double t0 = now_ns();
@@ -108,7 +110,10 @@ static double pairs(long iters)
         unsigned char *p = do_malloc(size);
         p[0] = (unsigned char)k;
         sum += p[0];
-        do_free(p);
+        if (sized)
+            ob_free_sized(p, size);
+        else
+            do_free(p);
     }
     double t1 = now_ns();
     if (sum == 1) /* keep the loop */
@@ -185,7 +190,7 @@ static double xthread(long iters)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s ob|sys churn|pairs|xthread [iterations]\n", argv[0]);
+        fprintf(stderr, "usage: %s ob|sys churn|pairs|sized|xthread [iterations]\n", argv[0]);
         return 2;
     }
     if (strcmp(argv[1], "ob") == 0) {
@@ -200,7 +205,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[2], "churn") == 0)
         ns = churn(iters);
     else if (strcmp(argv[2], "pairs") == 0)
-        ns = pairs(iters);
+        ns = pairs(iters, 0);
+    else if (strcmp(argv[2], "sized") == 0 && strcmp(argv[1], "ob") == 0)
+        ns = pairs(iters, 1);
     else
         ns = xthread(iters);
     printf("%s %s %.2f %ld\n", argv[1], argv[2], ns, iters);
