@@ -52,6 +52,14 @@ OBPYTHON = os.path.join(BUILD, "obpython")
 
 # CPython's own regression tests (Debian: libpython3.11-testsuite); the first
 # four make the quick slice.
+# bench/workloads/pyshapes.py: Python programs of different shapes.
+PY_SHAPES = [
+    ("churn", "object churn (tuples, lists, dicts)"),
+    ("json", "JSON encode and decode of nested records"),
+    ("strings", "string building, split, replace"),
+    ("classes", "a class-heavy program (instances, slots, dataclasses)"),
+    ("bigheap", "a big live heap (400k records) partly replaced, round after round"),
+]
 PY_TESTS = ["test_json", "test_dict", "test_set", "test_re", "test_collections",
             "test_list", "test_itertools", "test_unicode", "test_sort", "test_heapq",
             "test_functools"]
@@ -62,7 +70,10 @@ def workloads(threads, quick):
     q = quick
     wl = lambda name: os.path.join(BUILD, "bench", "wl_" + name)
     t = str(threads)
-    return {
+    shapes = os.path.join(ROOT, "bench", "workloads", "pyshapes.py")
+    py = {"py-" + shape: ("CPython: " + desc, [PYTHON, shapes, shape, "2" if q else "10"], "py")
+          for shape, desc in PY_SHAPES}
+    wl = {
         "bignum": ("cfrac-like: bignum arithmetic, small short-lived blocks, 1 thread",
                    [wl("bignum"), "300", "15" if q else "80"], "st"),
         "larson": ("larson-like server: threads free each other's blocks",
@@ -82,21 +93,6 @@ def workloads(threads, quick):
                      "20000" if q else "60000"], "py"),
         "cpython-tests": ("CPython: a slice of its own regression tests (json, dict, set, re, ...)",
                           [PYTHON, "-m", "test", "-q"] + PY_TESTS[:4 if q else None], "py"),
-        "py-churn": ("CPython: object churn (tuples, lists, dicts)",
-                     [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "churn",
-                      "3" if q else "10"], "py"),
-        "py-json": ("CPython: JSON encode and decode of nested records",
-                    [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "json",
-                     "3" if q else "10"], "py"),
-        "py-strings": ("CPython: string building, split, replace",
-                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "strings",
-                        "3" if q else "10"], "py"),
-        "py-classes": ("CPython: a class-heavy program (instances, slots, dataclasses)",
-                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "classes",
-                        "3" if q else "10"], "py"),
-        "py-bigheap": ("CPython: a big live heap (400k records) partly replaced, round after round",
-                       [PYTHON, os.path.join(ROOT, "bench", "workloads", "pyshapes.py"), "bigheap",
-                        "2" if q else "10"], "py"),
         "sqlite3": ("sqlite3 shell: build, index, query a 200k-row table",
                     ["sh", "-c", "sqlite3 :memory: < " +
                      os.path.join(ROOT, "bench", "workloads", "sqlite.sql")], "st"),
@@ -104,6 +100,8 @@ def workloads(threads, quick):
                 ["lua5.4", os.path.join(ROOT, "bench", "workloads", "lua.lua"),
                  "100000" if q else "300000"], "st"),
     }
+    wl.update(py)  # after the others in the tables
+    return wl
 
 
 def allocators(wanted):

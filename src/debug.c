@@ -160,6 +160,16 @@ static _Noreturn void die_with_block(ob_report_t *r, const char *user, const dbg
     _ob_report_die(r);
 }
 
+/* "N<before>" if q is N bytes before start, else "N<after>" for q N bytes
+ * past `from`. */
+static void report_position(ob_report_t *r, const void *q, const char *start, const char *from,
+                            const char *before, const char *after)
+{
+    const char *c = q;
+    _ob_report_dec(r, (uint64_t)(c < start ? start - c : c - from));
+    _ob_report_str(r, c < start ? before : after);
+}
+
 static _Noreturn void die_simple(const char *bug, const void *p, const char *detail)
 {
     _ob_fatal(bug, p, detail);
@@ -254,13 +264,7 @@ static dbg_header_t *header_for(const void *p, const char *bug)
         ob_report_t r;
         _ob_report_begin(&r, bug, p);
         _ob_report_str(&r, "obmalloc: the address is not the start of a block: it is ");
-        if ((const char *)p < user) {
-            _ob_report_dec(&r, (uint64_t)(user - (const char *)p));
-            _ob_report_str(&r, " bytes before the start of\n");
-        } else {
-            _ob_report_dec(&r, (uint64_t)((const char *)p - user));
-            _ob_report_str(&r, " bytes into\n");
-        }
+        report_position(&r, p, user, user, " bytes before the start of\n", " bytes into\n");
         die_with_block(&r, user, h);
     }
     die_simple(bug, p, "the address is not the start of a block obmalloc returned");
@@ -297,13 +301,8 @@ static _Noreturn void die_guard(const char *bug, const unsigned char *q, const c
     ob_report_t r;
     _ob_report_begin(&r, bug, q);
     _ob_report_str(&r, "obmalloc: the guard byte ");
-    if ((const char *)q < user) {
-        _ob_report_dec(&r, (uint64_t)(user - (const char *)q));
-        _ob_report_str(&r, " before the block's start is ");
-    } else {
-        _ob_report_dec(&r, (uint64_t)((const char *)q - user - (ptrdiff_t)h->size));
-        _ob_report_str(&r, " past its end is ");
-    }
+    report_position(&r, q, user, user + h->size, " before the block's start is ",
+                    " past its end is ");
     _ob_report_byte(&r, *q);
     _ob_report_str(&r, ", not 0xfd (found at ");
     _ob_report_str(&r, when);
