@@ -567,7 +567,7 @@ extern OB_HIDDEN ob_lock_t _ob_meta_lock;     /* metadata allocator     */
 /* Options (options.c), read at init from OBMALLOC_* without allocating. */
 typedef struct ob_options {
     uint64_t purge_delay_ms; /* OBMALLOC_PURGE_DELAY: empty pages go back
-                                to the OS after this long (default 10)   */
+                                to the OS after this long (default 50)   */
     size_t arena_cache;      /* OBMALLOC_ARENA_CACHE: spare empty arenas
                                 kept mapped (default 2)                  */
     size_t huge_cache_bytes; /* OBMALLOC_HUGE_CACHE: bytes of freed huge
