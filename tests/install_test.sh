@@ -50,3 +50,8 @@ echo "ok: find_package"
   "$work/prefix/lib/libobmalloc.so"
 "$work/prefix/bin/obmalloc-run" --stats -- sh -c '[ "$OBMALLOC_STATS" = 1 ]'
 echo "ok: obmalloc-run"
+# obpython, when it was built, is installed and runs from the prefix.
+if [ -x "$build/obpython" ]; then
+  [ "$("$work/prefix/bin/obpython" -c 'print(6 * 7)')" = 42 ]
+  echo "ok: obpython"
+fi
