@@ -20,9 +20,11 @@
  *                 over, does not match)
  *   header.link is the inner block's first word when prefix == 48, the one
  *                 the normal allocator's free list uses; it is not sealed.
- *   prefix > 48 (over-aligned blocks): inner + 8 holds a note of the prefix,
- *                 so that ob_heap_check can find the header from the inner
- *                 block.
+ *   prefix > 48 (over-aligned blocks): inner + 8 holds a note of the prefix
+ *                 and inner + 16 the prefix, so that ob_heap_check can
+ *                 find the header from the inner block.  (With a prefix of
+ *                 64 the header starts at inner + 16: its link field is the
+ *                 prefix word, one more reason nothing writes it.)
  *
  * New memory is filled with 0xCD (calloc: zero), freed memory with 0xDD.
  * A freed block waits in a bounded FIFO quarantine (OBMALLOC_DEBUG_QUARANTINE
