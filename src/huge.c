@@ -138,12 +138,18 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
     }
     char *dest = _ob_os_reserve(need, align);
     if (dest != NULL && _ob_map_set((uintptr_t)dest, need, (uintptr_t)h)) {
+        /* The old range leaves the map before its pages leave it: the
+         * moment they do, another thread's new arena or huge block may be
+         * mapped there, and clearing afterwards would erase its entries
+         * (its next free would be "not allocated by obmalloc"). */
+        _ob_map_clear((uintptr_t)h->addr, h->mapped);
         if (_ob_os_remap(h->addr, h->mapped, need, dest) != NULL) {
-            _ob_map_clear((uintptr_t)h->addr, h->mapped);
             h->addr = dest;
             h->mapped = need;
             return true;
         }
+        /* Put back: the leaves exist, so this cannot fail. */
+        _ob_map_set((uintptr_t)h->addr, h->mapped, (uintptr_t)h);
         _ob_map_clear((uintptr_t)dest, need);
     }
     if (dest != NULL)

@@ -275,8 +275,66 @@ static void thread_churn(int n)
     check_free(&slot);
 }
 
+/* Huge blocks that grow move their pages elsewhere (mremap) while other
+ * threads map and unmap huge blocks of their own: the address range a
+ * block leaves may be handed to another thread's new block at once, and
+ * must not lose that block's map entries. */
+static atomic_int growing_done;
+
+static void *grow_huge(void *arg)
+{
+    (void)arg;
+    for (size_t round = 0; round < scaled(400); round++) {
+        unsigned char *p = ob_malloc((size_t)2 << 20);
+        CHECK(p != NULL);
+        p[0] = 1;
+        for (size_t mib = 3; mib <= 9; mib += 2) {
+            p = ob_realloc(p, mib << 20);
+            CHECK(p != NULL && p[0] == 1);
+        }
+        ob_free(p);
+    }
+    atomic_store(&growing_done, 1);
+    return NULL;
+}
+
+static void *churn_huge(void *arg)
+{
+    uint64_t rng = (uintptr_t)arg;
+    for (unsigned n = 0; !atomic_load(&growing_done); n++) {
+        /* Sizes vary, so that malloc also takes a smaller cached block and
+         * grows it, which may move it too. */
+        unsigned char *q[4];
+        for (int i = 0; i < 4; i++) {
+            q[i] = ob_malloc(((size_t)1 << 20) + rng_next(&rng) % ((size_t)8 << 20));
+            CHECK(q[i] != NULL);
+            q[i][i] = (unsigned char)i;
+        }
+        for (int i = 0; i < 4; i++) {
+            CHECK(q[i][i] == (unsigned char)i);
+            ob_free(q[i]); /* "not allocated by obmalloc" if its entries were lost */
+        }
+        if (n % 8 == 0)
+            ob_collect(1); /* unmaps the cached ones: address space moves around */
+    }
+    return NULL;
+}
+
+static void huge_moves(void)
+{
+    pthread_t g, c[2];
+    atomic_store(&growing_done, 0);
+    pthread_create(&g, NULL, grow_huge, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_create(&c[i], NULL, churn_huge, (void *)(uintptr_t)(i + 7));
+    pthread_join(g, NULL);
+    for (int i = 0; i < 2; i++)
+        pthread_join(c[i], NULL);
+}
+
 int main(void)
 {
+    huge_moves();
     mixed_rounds((int)scaled(6) + 1, scaled(20000));
     producer_consumer(scaled(200000));
     thread_churn((int)scaled(300));
