@@ -13,9 +13,8 @@
  * (see internal.h). */
 int _ob_divert = 1;
 
-/* Start-up if it has not run; then true if the call must go to the debug
- * layer. */
-static OB_COLD bool diverted(void)
+/* ob_diverted (internal.h), once _ob_divert has said "maybe". */
+OB_COLD bool _ob_diverted_slow(void)
 {
     ob_ensure_init();
     return _ob_divert;
@@ -25,7 +24,7 @@ static OB_COLD bool diverted(void)
  * stack frame. */
 __attribute__((noinline)) void *_ob_malloc_slow(size_t size)
 {
-    if (OB_UNLIKELY(_ob_divert) && diverted())
+    if (ob_diverted())
         return _ob_debug_malloc(size, 0, false);
     return _ob_malloc_inner(size);
 }
@@ -80,7 +79,7 @@ void ob_free_sized(void *p, size_t size)
             return;
         }
     }
-    if (OB_UNLIKELY(_ob_divert) && diverted()) {
+    if (ob_diverted()) {
         _ob_debug_free_sized(p, size);
         return;
     }
@@ -97,7 +96,7 @@ void ob_free_sized(void *p, size_t size)
 
 size_t ob_usable_size(const void *p)
 {
-    if (OB_UNLIKELY(_ob_divert) && diverted())
+    if (ob_diverted())
         return _ob_debug_usable_size(p);
     return _ob_usable_inner(p);
 }
@@ -118,7 +117,7 @@ size_t _ob_usable_inner(const void *p)
 
 void *ob_calloc(size_t n, size_t size)
 {
-    if (OB_UNLIKELY(_ob_divert) && diverted())
+    if (ob_diverted())
         return _ob_debug_calloc(n, size);
     size_t total;
     if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
@@ -160,7 +159,7 @@ static void *move_block(void *p, size_t old_usable, size_t size)
 
 void *ob_realloc(void *p, size_t size)
 {
-    if (OB_UNLIKELY(_ob_divert) && diverted())
+    if (ob_diverted())
         return _ob_debug_realloc(p, size);
     if (p == NULL)
         return malloc_fast(size);
@@ -266,7 +265,7 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
 
 static void *aligned_alloc_impl(size_t align, size_t size)
 {
-    if (OB_UNLIKELY(_ob_divert) && diverted())
+    if (ob_diverted())
         return _ob_debug_malloc(size, align, false);
     return aligned_alloc_in(align, size, false);
 }

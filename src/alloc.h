@@ -15,7 +15,7 @@
 OB_HIDDEN void *_ob_malloc_slow(size_t size);
 /* Never returns; declared to return a pointer so that the fast path can
  * reach it with a tail jump (a call would cost the fast path a frame). */
-OB_HIDDEN void *_ob_corrupt_free_list(const void *pool, const void *b);
+OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
 
 OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
@@ -26,7 +26,7 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
      * Blocks and their pool's descriptor share an arena: three
      * instructions stop malloc from handing out an address outside it. */
     if (OB_HARDENED && OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
-        return _ob_corrupt_free_list(pool, b);
+        return _ob_corrupt_free_list(b);
     pool->free = ob_block_next(b);
     pool->used++;
     return b;

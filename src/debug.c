@@ -172,11 +172,6 @@ static void report_position(ob_report_t *r, const void *q, const char *start, co
     _ob_report_str(r, c < start ? before : after);
 }
 
-static _Noreturn void die_simple(const char *bug, const void *p, const char *detail)
-{
-    _ob_fatal(bug, p, detail);
-}
-
 /* ---- finding a block's header ----------------------------------------- */
 
 /* The inner block that holds p: [*lo, *lo + *size).  False, with why, if
@@ -250,7 +245,7 @@ static dbg_header_t *header_for(const void *p, const char *bug)
         size_t extent;
         if (ob_map_lookup(p) == 0 && ob_foreign_preexisting(p, &extent))
             return NULL;
-        die_simple(bug, p, why);
+        _ob_fatal(bug, p, why);
     }
     size_t offset = (size_t)((const char *)p - lo);
     if (offset >= HDR && offset <= UINT32_MAX) {
@@ -269,7 +264,7 @@ static dbg_header_t *header_for(const void *p, const char *bug)
         report_position(&r, p, user, user, " bytes before the start of\n", " bytes into\n");
         die_with_block(&r, user, h);
     }
-    die_simple(bug, p, "the address is not the start of a block obmalloc returned");
+    _ob_fatal(bug, p, "the address is not the start of a block obmalloc returned");
 }
 
 /* ---- guards and fills ------------------------------------------------- */
@@ -368,13 +363,24 @@ static _Noreturn void die_freed(const char *bug, const void *p, const dbg_header
 /* ---- the quarantine --------------------------------------------------- */
 
 #define Q_SLOTS 16384
-static ob_lock_t q_lock = OB_LOCK_INIT;
+ob_lock_t _ob_quarantine_lock = OB_LOCK_INIT;
+#define q_lock _ob_quarantine_lock
 static char *q_ring[Q_SLOTS];
 static size_t q_head, q_count, q_bytes;
 
 static size_t q_cost(size_t size)
 {
     return size + HDR + TAIL_MIN;
+}
+
+/* Under q_lock: the oldest block, out of the quarantine. */
+static char *q_pop(void)
+{
+    char *user = q_ring[q_head];
+    q_head = (q_head + 1) % Q_SLOTS;
+    q_count--;
+    q_bytes -= q_cost(header_of(user)->size);
+    return user;
 }
 
 /* The block's inner block goes back to the normal allocator. */
@@ -391,8 +397,8 @@ static void leave_quarantine(char *user)
     dbg_header_t *h = header_of(user);
     VG(VALGRIND_MAKE_MEM_DEFINED(inner_of(user, h), _ob_usable_inner(inner_of(user, h))));
     if (!sealed(h, user) || h->state != FREED)
-        die_simple("write after free", h,
-                   "the header of a block in the quarantine was written over");
+        _ob_fatal("write after free", h,
+                  "the header of a block in the quarantine was written over");
     const unsigned char *q = written_after_free(user, h->size);
     if (q != NULL)
         die_written(q, user, h);
@@ -408,10 +414,7 @@ static void quarantine(char *user, size_t size)
         char *victim = NULL;
         _ob_lock(&q_lock);
         if (q_count > 0 && (q_count == Q_SLOTS || q_bytes + cost > limit)) {
-            victim = q_ring[q_head];
-            q_head = (q_head + 1) % Q_SLOTS;
-            q_count--;
-            q_bytes -= q_cost(header_of(victim)->size);
+            victim = q_pop();
         } else if (cost <= limit) {
             q_ring[(q_head + q_count) % Q_SLOTS] = user;
             q_count++;
@@ -433,12 +436,8 @@ void _ob_debug_flush_quarantine(void)
     for (;;) {
         char *victim = NULL;
         _ob_lock(&q_lock);
-        if (q_count > 0) {
-            victim = q_ring[q_head];
-            q_head = (q_head + 1) % Q_SLOTS;
-            q_count--;
-            q_bytes -= q_cost(header_of(victim)->size);
-        }
+        if (q_count > 0)
+            victim = q_pop();
         _ob_unlock(&q_lock);
         if (victim == NULL)
             return;
@@ -451,10 +450,6 @@ void _ob_debug_vg_reuse(void *p, size_t n)
     VG(VALGRIND_MAKE_MEM_UNDEFINED(p, n));
     (void)p, (void)n;
 }
-
-void _ob_debug_fork_prepare(void) { _ob_lock(&q_lock); }
-void _ob_debug_fork_parent(void) { _ob_unlock(&q_lock); }
-void _ob_debug_fork_child(void) { _ob_lock_reset(&q_lock); }
 
 /* ---- the diverted entry points ---------------------------------------- */
 
@@ -628,17 +623,19 @@ size_t _ob_debug_usable_size(const void *p)
     return h->size;
 }
 
-void _ob_debug_check_block(const void *p)
+/* ob_check_block in debug mode: the block's size, 0 for the loader's. */
+static size_t check_block(const void *p)
 {
     const dbg_header_t *h = header_for(p, "invalid pointer");
     if (h == NULL)
-        return;
+        return 0;
     if (h->state != ALIVE)
         die_freed("use after free", p, h, "ob_check_block of a freed block");
     check_guards(p, h, "ob_check_block");
     VG(VALGRIND_MAKE_MEM_NOACCESS(inner_of(p, h), h->prefix));
     VG(VALGRIND_MAKE_MEM_NOACCESS((const char *)p + h->size,
                                   _ob_usable_inner(inner_of(p, h)) - h->prefix - h->size));
+    return h->size;
 }
 
 /* ---- for ob_heap_check ------------------------------------------------ */
@@ -692,18 +689,14 @@ size_t ob_check_block(const void *p)
 {
     if (p == NULL)
         return 0;
-    ob_ensure_init();
-    if (_ob_divert) {
-        _ob_debug_check_block(p);
-        return _ob_debug_usable_size(p);
-    }
+    if (ob_diverted())
+        return check_block(p);
     uintptr_t entry = ob_map_lookup(p);
     if (!ob_map_is_arena(entry, p))
         return _ob_usable_size_slow(p, entry); /* reports what is not a live huge block */
     ob_arena_t *a = ob_arena_of(p);
-    ob_pool_t *pool = ob_pool_of(a, p);
     size_t offset;
-    ob_pool_and_offset(a, p, &offset);
+    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
     int state = ob_pool_state(pool);
     if (state < OB_POOL_ACTIVE)
         _ob_fatal("invalid pointer", p, "the address holds no block (freed, or never allocated)");

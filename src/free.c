@@ -119,12 +119,9 @@ static void free_unowned_in(ob_heap_t *heap, void *p)
 
 void _ob_free_unowned(ob_heap_t *heap, void *p)
 {
-    if (OB_UNLIKELY(_ob_divert)) {
-        ob_ensure_init();
-        if (_ob_divert) {
-            _ob_debug_free(p);
-            return;
-        }
+    if (ob_diverted()) {
+        _ob_debug_free(p);
+        return;
     }
     free_unowned_in(heap, p);
 }
@@ -137,9 +134,8 @@ void _ob_free_inner(void *p)
         free_unowned_in(heap, p);
 }
 
-void *_ob_corrupt_free_list(const void *pool, const void *b)
+void *_ob_corrupt_free_list(const void *b)
 {
-    (void)pool;
     _ob_fatal("corrupted free list", b,
               "a free block's link was overwritten (a write after free?): "
               "it points outside its pool's arena");

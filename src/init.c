@@ -29,14 +29,13 @@ static void on_thread_exit(void *heap)
 /* ---- fork ------------------------------------------------------------- */
 
 static ob_lock_t *const fork_locks[] = {
-    &_ob_heaps_lock, &_ob_abandon_lock, &_ob_huge_lock,
-    &_ob_cache_lock, &_ob_map_lock,     &_ob_meta_lock,
+    &_ob_quarantine_lock, &_ob_heaps_lock, &_ob_abandon_lock, &_ob_huge_lock,
+    &_ob_cache_lock,      &_ob_map_lock,   &_ob_meta_lock,
 };
 #define N_FORK_LOCKS (sizeof fork_locks / sizeof fork_locks[0])
 
 static void fork_prepare(void)
 {
-    _ob_debug_fork_prepare(); /* its quarantine lock comes first */
     for (size_t i = 0; i < N_FORK_LOCKS; i++)
         _ob_lock(fork_locks[i]);
 }
@@ -45,14 +44,12 @@ static void fork_parent(void)
 {
     for (size_t i = N_FORK_LOCKS; i-- > 0;)
         _ob_unlock(fork_locks[i]);
-    _ob_debug_fork_parent();
 }
 
 static void fork_child(void)
 {
     for (size_t i = 0; i < N_FORK_LOCKS; i++)
         _ob_lock_reset(fork_locks[i]);
-    _ob_debug_fork_child();
     _ob_heap_after_fork_child();
 }
 

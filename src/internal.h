@@ -557,12 +557,13 @@ OB_HIDDEN void *_ob_meta_alloc(size_t size);
 OB_HIDDEN void _ob_meta_free(void *p, size_t size);
 
 /* Global locks, in the order they may be nested (and taken at fork). */
-extern OB_HIDDEN ob_lock_t _ob_heaps_lock;    /* heap registry          */
-extern OB_HIDDEN ob_lock_t _ob_abandon_lock;  /* abandoned arenas       */
-extern OB_HIDDEN ob_lock_t _ob_huge_lock;     /* huge blocks and cache  */
-extern OB_HIDDEN ob_lock_t _ob_cache_lock;    /* spare arena cache      */
-extern OB_HIDDEN ob_lock_t _ob_map_lock;      /* arena map nodes        */
-extern OB_HIDDEN ob_lock_t _ob_meta_lock;     /* metadata allocator     */
+extern OB_HIDDEN ob_lock_t _ob_quarantine_lock; /* debug mode's quarantine */
+extern OB_HIDDEN ob_lock_t _ob_heaps_lock;      /* heap registry           */
+extern OB_HIDDEN ob_lock_t _ob_abandon_lock;    /* abandoned arenas        */
+extern OB_HIDDEN ob_lock_t _ob_huge_lock;       /* huge blocks and cache   */
+extern OB_HIDDEN ob_lock_t _ob_cache_lock;      /* spare arena cache       */
+extern OB_HIDDEN ob_lock_t _ob_map_lock;        /* arena map nodes         */
+extern OB_HIDDEN ob_lock_t _ob_meta_lock;       /* metadata allocator      */
 
 /* Options (options.c), read at init from OBMALLOC_* without allocating. */
 typedef struct ob_options {
@@ -632,6 +633,13 @@ OB_HIDDEN void _ob_report_warm_up(void);
  * blocks from the thread's own heap (_ob_tls_own) with the _inner
  * functions, which are the normal allocator without the diversion. */
 extern OB_HIDDEN int _ob_divert;
+OB_HIDDEN bool _ob_diverted_slow(void);
+/* Must this call go to the debug layer?  (Runs start-up first if it has
+ * not run: until then _ob_divert is 1.) */
+OB_INLINE bool ob_diverted(void)
+{
+    return OB_UNLIKELY(_ob_divert) && _ob_diverted_slow();
+}
 extern OB_HIDDEN bool _ob_debug_on; /* OBMALLOC_DEBUG */
 extern OB_HIDDEN bool _ob_valgrind_on; /* running under valgrind */
 OB_HIDDEN void *_ob_malloc_inner(size_t size);
@@ -645,16 +653,12 @@ OB_HIDDEN void *_ob_debug_realloc(void *p, size_t size);
 OB_HIDDEN void _ob_debug_free(void *p);
 OB_HIDDEN void _ob_debug_free_sized(void *p, size_t size);
 OB_HIDDEN size_t _ob_debug_usable_size(const void *p);
-OB_HIDDEN void _ob_debug_check_block(const void *p);
 /* For ob_heap_check: a problem with the debug block in the inner block
  * [inner, inner + size), or NULL; *where gets its address. */
 OB_HIDDEN const char *_ob_debug_scan(const void *inner, size_t size, const void **where);
 OB_HIDDEN const char *_ob_debug_scan_quarantine(const void **where);
 OB_HIDDEN void _ob_debug_vg_reuse(void *p, size_t n);
 OB_HIDDEN void _ob_debug_flush_quarantine(void);
-OB_HIDDEN void _ob_debug_fork_prepare(void);
-OB_HIDDEN void _ob_debug_fork_parent(void);
-OB_HIDDEN void _ob_debug_fork_child(void);
 
 /* ---- small helpers ---------------------------------------------------- */
 

@@ -125,16 +125,13 @@ void _ob_fatal(const char *problem, const void *p, const char *detail)
 void _ob_assert_fail(const char *cond, const char *file, int line)
 {
     ob_report_t r;
-    r.len = 0;
+    _ob_report_begin(&r, "internal assertion failed", NULL);
+    _ob_report_str(&r, "obmalloc: ");
     _ob_report_str(&r, cond);
     _ob_report_str(&r, " (");
     _ob_report_str(&r, file);
     _ob_report_str(&r, ":");
     _ob_report_dec(&r, (uint64_t)line);
-    _ob_report_str(&r, ")");
-    r.buf[r.len] = 0;
-    char detail[sizeof r.buf];
-    for (size_t i = 0; i <= r.len; i++)
-        detail[i] = r.buf[i];
-    _ob_fatal("internal assertion failed", NULL, detail);
+    _ob_report_str(&r, ")\n");
+    _ob_report_die(&r);
 }
