@@ -18,14 +18,7 @@
  * checksum of the data written into the blocks, so an allocator that
  * hands out overlapping blocks fails loudly.
  */
-#define _GNU_SOURCE
-#include <pthread.h>
-#include <stdatomic.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
+#include "workloads/common.h" /* the PRNG and the clock of the workloads */
 
 #include "obmalloc.h"
 
@@ -37,19 +30,7 @@ static free_fn do_free;
 
 static double now_ns(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1Dull;
+    return seconds() * 1e9;
 }
 
 /* Small sizes dominate, as in real programs: half up to 64 bytes. */
@@ -72,14 +53,14 @@ static double churn(long iters)
     static size_t slot_size[LIVE];
     uint64_t rng = 12345, sum = 0, expect = 0;
     for (int i = 0; i < LIVE; i++) {
-        slot_size[i] = small_size(rng_next(&rng));
+        slot_size[i] = small_size(rnd(&rng));
         slot[i] = do_malloc(slot_size[i]);
         slot[i][0] = (unsigned char)i;
         expect += (unsigned char)i;
     }
     double t0 = now_ns();
     for (long k = 0; k < iters; k++) {
-        uint64_t r = rng_next(&rng);
+        uint64_t r = rnd(&rng);
         size_t i = r % LIVE;
         sum += slot[i][0];
         expect += (unsigned char)(k + 1);
@@ -140,7 +121,7 @@ static void *producer(void *arg)
     ring_t *r = arg;
     uint64_t rng = (uint64_t)(uintptr_t)arg;
     for (long k = 0; k < r->count; k++) {
-        size_t size = small_size(rng_next(&rng));
+        size_t size = small_size(rnd(&rng));
         unsigned char *p = do_malloc(size);
         p[0] = 0xA5;
         p[size - 1] = 0x5A;
