@@ -29,6 +29,16 @@ __attribute__((noinline)) void *_ob_malloc_slow(size_t size)
     return _ob_malloc_inner(size);
 }
 
+/* A block of pool class `cls` from the thread's own heap. */
+static void *class_malloc(unsigned cls)
+{
+    ob_heap_t *heap = ob_heap_own();
+    ob_pool_t *pool = heap->current[cls];
+    if (pool->free != NULL)
+        return pop_block(heap, pool, cls);
+    return _ob_heap_refill(heap, cls);
+}
+
 void *_ob_malloc_inner(size_t size)
 {
     if (size == 0)
@@ -41,12 +51,7 @@ void *_ob_malloc_inner(size_t size)
         ob_ensure_init();
         return _ob_huge_alloc(size, 0, false);
     }
-    ob_heap_t *heap = ob_heap_own();
-    size_t cls = ob_size_class(size);
-    ob_pool_t *pool = heap->current[cls];
-    if (pool->free != NULL)
-        return pop_block(heap, pool, cls);
-    return _ob_heap_refill(heap, (unsigned)cls);
+    return class_malloc((unsigned)ob_size_class(size));
 }
 
 void *ob_malloc(size_t size)
@@ -67,13 +72,13 @@ void ob_free_sized(void *p, size_t size)
      * lookup.  A size that does not match the pool's class is caught. */
     ob_heap_t *heap = ob_heap_get();
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX && ob_heap_owns(heap, p))) {
-        /* A small size means a one-page pool: the page is the pool. */
+        /* A small size means a one-page pool: the page is the pool (a
+         * tail page's free_limit is 0). */
         ob_pool_t *pool = ob_page_of(ob_arena_of(p), p);
-        size_t offset = (uintptr_t)p & (OB_PAGE_SIZE - 1);
         ob_block_t *b = p;
         if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
-                      pool->state == OB_POOL_ACTIVE &&
-                      ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
+                      ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
+                                              pool->free_limit) &&
                       b != pool->free)) {
             push_block(heap, pool, b);
             return;
@@ -228,18 +233,29 @@ void *ob_reallocarray(void *p, size_t n, size_t size)
 
 /* ---- aligned allocation ----------------------------------------------- */
 
-/* Blocks of a class whose size is a multiple of `align` (<= a page) are
- * all aligned, since pools start on page boundaries: pick the smallest such
- * class that fits. */
+/* Does every block of pool class c have alignment `align` (at most a
+ * page)?  Pools start at page boundaries, so: if its block size and its
+ * block offset are multiples of `align`. */
+static bool class_aligned(unsigned c, size_t align)
+{
+    return _ob_classes[c].block_size % align == 0 && _ob_classes[c].block_offset % align == 0;
+}
+
+/* The smallest pool class that fits `size` with every block aligned: a
+ * size class, or the aligned twin of a small class whose pools have a
+ * block offset.  -1 if none. */
 static int aligned_class(size_t align, size_t size)
 {
-    for (unsigned c = ob_size_class(size); c < OB_CLASSES; c++)
-        if (_ob_classes[c].block_size % align == 0)
+    for (unsigned c = (unsigned)ob_size_class(size); c < OB_CLASSES; c++) {
+        if (class_aligned(c, align))
             return (int)c;
+        if (c < OB_SMALL_CLASSES && class_aligned(OB_CLASSES + c, align))
+            return (int)(OB_CLASSES + c);
+    }
     return -1;
 }
 
-/* `inner`: for the debug layer, with the thread's own heap. */
+/* `inner`: for the debug layer (which has made sure start-up ran). */
 OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
 {
     if (align <= OB_ALIGNMENT)
@@ -254,8 +270,7 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
         int c = aligned_class(align, size);
         if (c >= 0)
-            return inner ? _ob_malloc_inner(_ob_classes[c].block_size)
-                         : malloc_fast(_ob_classes[c].block_size);
+            return class_malloc((unsigned)c);
     }
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
         return _ob_heap_alloc_dedicated(ob_heap_own(),

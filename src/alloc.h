@@ -73,14 +73,16 @@ OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
 {
     if (OB_UNLIKELY(!ob_heap_owns(heap, p)))
         return false;
-    /* Our own arena: no map lookup, no owner check. */
+    /* Our own arena: no map lookup, no owner check.  free_limit is 0
+     * unless the pool is ACTIVE, so one bound proves the state and that p
+     * is a carved block start; the head of the free list is a double free. */
     ob_arena_t *a = ob_arena_of(p);
-    size_t offset;
-    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
+    ob_pool_t *pool = ob_pool_of(a, p);
     ob_block_t *b = p;
-    if (OB_LIKELY(pool->state == OB_POOL_ACTIVE &&
-                  (!OB_HARDENED || (ob_pool_is_block_offset(pool, offset, pool->carved_end) &&
-                                    b != pool->free))))
+    if (OB_LIKELY(OB_HARDENED ? ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
+                                                        pool->free_limit) &&
+                                    b != pool->free
+                              : pool->state == OB_POOL_ACTIVE))
         push_block(heap, pool, b);
     else
         _ob_free_checked(heap, a, pool, p);

@@ -34,7 +34,7 @@ static void check_pool(ob_pool_t *pool, void *ctx)
     ob_arena_t *a = ob_arena_of_pool(pool);
     size_t index = (size_t)(pool - a->pages);
     int state = ob_pool_state(pool);
-    char *start = ob_pool_start(pool);
+    char *start = ob_pool_page_start(pool);
     if (state != OB_POOL_ACTIVE && state != OB_POOL_FULL && state != OB_POOL_DEDICATED) {
         problem(c, start, "pool at page %zu has state %d", index, state);
         return;
@@ -49,25 +49,33 @@ static void check_pool(ob_pool_t *pool, void *ctx)
         if (ob_pool_state(tail) != OB_POOL_TAIL || tail->head_offset != j)
             problem(c, start, "page %zu of the pool at page %zu does not point back", index + j, index);
     }
-    if (pool->capacity_end != (uint32_t)pool->capacity * pool->block_size ||
-        pool->capacity_end > (size_t)pool->npages * OB_PAGE_SIZE ||
-        pool->carved_end > pool->capacity_end || pool->carved_end % pool->block_size ||
+    uint32_t capacity_end = ob_pool_capacity_end(pool);
+    uint32_t carved_end = ob_pool_carved(pool);
+    size_t block_offset = ob_pool_block_offset(pool);
+    if (pool->first != index * OB_PAGE_SIZE + block_offset ||
+        block_offset + capacity_end > (size_t)pool->npages * OB_PAGE_SIZE ||
+        carved_end > capacity_end || carved_end % pool->block_size ||
+        (state != OB_POOL_ACTIVE && pool->free_limit != 0) ||
         pool->divisor != ob_divisor_for(pool->block_size)) {
         problem(c, start, "pool at page %zu has inconsistent geometry", index);
         return;
     }
     if (state != OB_POOL_DEDICATED &&
-        (pool->size_class >= OB_CLASSES ||
-         pool->block_size != _ob_classes[pool->size_class].block_size))
-        problem(c, start, "pool at page %zu: block size %u does not match class %u", index,
-                pool->block_size, pool->size_class);
+        (pool->size_class >= OB_POOL_CLASSES ||
+         pool->block_size != _ob_classes[pool->size_class].block_size ||
+         pool->capacity != _ob_classes[pool->size_class].capacity ||
+         block_offset != _ob_classes[pool->size_class].block_offset))
+        problem(c, start, "pool at page %zu: geometry (block size %u, %u blocks from byte %zu) "
+                          "does not match its class %u", index, pool->block_size, pool->capacity,
+                block_offset, pool->size_class);
     /* The free list: inside the pool, at block starts, no block twice, as
      * long as used + length == carved. */
     uint64_t seen[1024 / 64] = {0};
-    size_t carved = pool->carved_end / pool->block_size, length = 0;
+    char *blocks = ob_pool_blocks(pool);
+    size_t carved = carved_end / pool->block_size, length = 0;
     for (ob_block_t *b = pool->free; b != NULL; b = ob_block_next(b)) {
-        size_t offset = (size_t)((char *)b - start);
-        if (!ob_pool_is_block_offset(pool, offset, pool->carved_end)) {
+        size_t offset = (size_t)((char *)b - blocks);
+        if (!ob_pool_is_block_offset(pool, offset, carved_end)) {
             problem(c, b, "free list of the pool at page %zu links outside its blocks", index);
             return;
         }
@@ -93,13 +101,13 @@ static void check_pool(ob_pool_t *pool, void *ctx)
         const void *where;
         const char *bug;
         if (!(seen[k / 64] >> (k % 64) & 1) &&
-            (bug = _ob_debug_scan(start + k * pool->block_size, pool->block_size, &where)))
+            (bug = _ob_debug_scan(blocks + k * pool->block_size, pool->block_size, &where)))
             problem(c, where, "%s", bug);
     }
     /* (An abandoned arena's full pools may have got blocks back while its
      * thread exited; the heap that adopts it sorts them out.) */
     if (c->owner != NULL && state == OB_POOL_FULL &&
-        (pool->free != NULL || pool->carved_end != pool->capacity_end))
+        (pool->free != NULL || carved_end != capacity_end))
         problem(c, start, "pool at page %zu is FULL but has room", index);
 }
 

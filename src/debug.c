@@ -203,13 +203,13 @@ static bool inner_block_of(const void *p, const char **lo, size_t *size, const c
         *why = "the address holds no block (freed long ago, or never allocated)";
         return false;
     }
-    char *start = ob_pool_start(pool);
-    size_t offset = (size_t)((const char *)p - start);
-    if (offset >= pool->capacity_end) {
+    char *blocks = ob_pool_blocks(pool);
+    size_t offset = ob_offset_in_pool(pool, p);
+    if (offset >= ob_pool_capacity_end(pool)) {
         *why = "the address is in no block";
         return false;
     }
-    *lo = start + offset / pool->block_size * pool->block_size;
+    *lo = blocks + offset / pool->block_size * pool->block_size;
     *size = pool->block_size;
     return true;
 }
@@ -695,12 +695,11 @@ size_t ob_check_block(const void *p)
     if (!ob_map_is_arena(entry, p))
         return _ob_usable_size_slow(p, entry); /* reports what is not a live huge block */
     ob_arena_t *a = ob_arena_of(p);
-    size_t offset;
-    ob_pool_t *pool = ob_pool_and_offset(a, p, &offset);
+    ob_pool_t *pool = ob_pool_of(a, p);
     int state = ob_pool_state(pool);
     if (state < OB_POOL_ACTIVE)
         _ob_fatal("invalid pointer", p, "the address holds no block (freed, or never allocated)");
-    if (!ob_pool_is_block_offset(pool, offset, pool->capacity_end))
+    if (!ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p), ob_pool_capacity_end(pool)))
         _ob_fatal("invalid pointer", p, "the address is not the start of a block");
     /* The owner can also see whether the block is free. */
     if (atomic_load_explicit(&a->heap, memory_order_relaxed) == ob_heap_own()) {

@@ -34,12 +34,11 @@ OB_COLD static void invalid_free(int state, const void *p)
 void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a, ob_pool_t *pool, void *p)
 {
     int state = ob_pool_state(pool);
-    size_t offset;
-    ob_pool_and_offset(a, p, &offset);
     bool owner = atomic_load_explicit(&a->heap, memory_order_relaxed) == heap;
     if (OB_UNLIKELY(state < OB_POOL_ACTIVE ||
-                    !ob_pool_is_block_offset(pool, offset, owner ? pool->carved_end
-                                                                 : pool->capacity_end)))
+                    !ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
+                                             owner ? ob_pool_carved(pool)
+                                                   : ob_pool_capacity_end(pool))))
         invalid_free(state, p);
     ob_block_t *b = p;
     bool aligned = state == OB_POOL_DEDICATED;

@@ -22,7 +22,7 @@
 ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
 
 ob_heap_t _ob_heap_empty = {
-    .current = {[0 ... OB_CLASSES - 1] = &_ob_empty_pool},
+    .current = {[0 ... OB_POOL_CLASSES - 1] = &_ob_empty_pool},
 };
 
 __thread ob_heap_t *_ob_tls_heap __attribute__((tls_model("initial-exec"))) =
@@ -101,7 +101,7 @@ ob_heap_t *_ob_heap_init_thread(void)
             return NULL;
     }
     memset(heap, 0, sizeof *heap);
-    for (unsigned c = 0; c < OB_CLASSES; c++)
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         heap->current[c] = &_ob_empty_pool;
     heap->initialized = true;
     heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
@@ -205,7 +205,7 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     pool->free = NULL;
     pool->used = 1;
     pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
-    pool->carved_end = pool->capacity_end = pool->block_size;
+    pool->first = (uint32_t)((size_t)(pool - ob_arena_of_pool(pool)->pages) * OB_PAGE_SIZE);
     pool->capacity = 1;
     pool->divisor = ob_divisor_for(pool->block_size);
     ob_pool_set_state(pool, OB_POOL_DEDICATED);
@@ -214,7 +214,7 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
     ob_stat_add(&heap->stats.aligned_mallocs, 1);
-    return ob_pool_start(pool);
+    return ob_pool_blocks(pool);
 oom:
     errno = ENOMEM;
     return NULL;
@@ -298,7 +298,7 @@ void _ob_heap_drain_delayed(ob_heap_t *heap)
 void _ob_heap_collect(ob_heap_t *heap, bool force)
 {
     _ob_heap_drain_delayed(heap);
-    for (unsigned c = 0; c < OB_CLASSES; c++) {
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
         ob_pool_t *pool = heap->pools[c].head;
         while (pool != NULL) {
             ob_pool_t *next = pool->next;

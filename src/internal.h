@@ -71,13 +71,30 @@
 #define OB_CLASSES (OB_SMALL_CLASSES + 11 * OB_STEPS_PER_DOUBLING) /* 76 */
 #define OB_MAX_POOL_PAGES 64
 
+/* Aligned twins: when small pools start their blocks at a block offset
+ * (see ob_pool_t), a request for more than 16-byte alignment cannot use
+ * them; each small class has a twin, a second kind of pool with the same
+ * block size and no offset, serving aligned requests only.  Pools, the
+ * heap's lists and its counters are indexed by pool class: the size
+ * classes, then the twins.  The statistics fold a twin into its class. */
+#define OB_POOL_CLASSES (OB_CLASSES + OB_SMALL_CLASSES) /* 108 */
+#define OB_MAX_BLOCK_OFFSET 1024
+
 typedef struct ob_class_info {
-    uint32_t block_size; /* bytes per block                           */
-    uint16_t pages;      /* pages per pool                            */
-    uint16_t capacity;   /* blocks per pool = pages*PAGE / block_size */
+    uint32_t block_size;   /* bytes per block                               */
+    uint16_t pages;        /* pages per pool                                */
+    uint16_t capacity;     /* blocks per pool =
+                              (pages*PAGE - block_offset) / block_size      */
+    uint16_t block_offset; /* bytes from the pool's start to its first block */
 } ob_class_info_t;
 
-extern OB_HIDDEN ob_class_info_t _ob_classes[OB_CLASSES];
+extern OB_HIDDEN ob_class_info_t _ob_classes[OB_POOL_CLASSES];
+
+/* The size class a pool class reports as (a twin as its class). */
+OB_INLINE unsigned ob_class_public(unsigned pool_class)
+{
+    return pool_class < OB_CLASSES ? pool_class : pool_class - OB_CLASSES;
+}
 
 /* Size (1..OB_MAX_CLASS_SIZE) to class: 16-byte steps up to 512, then
  * OB_STEPS_PER_DOUBLING classes per power of two. */
@@ -151,14 +168,23 @@ struct ob_heap;
 
 /* One descriptor per arena page; only a pool's first page's is live.
  *
+ * Blocks start `block_offset` bytes into the pool's first page (its class's
+ * offset, see size_class.c: 0, or OBMALLOC_BLOCK_OFFSET for the small
+ * classes), so block k lies at arena + first + k * block_size.  Offsets of
+ * blocks below are counted from the first block.
+ *
  * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool), with
- * carved = carved_end / block_size:
- *   carved_end <= capacity_end = capacity * block_size
- *   used + length(free) == carved      (remote-pending blocks count as used)
+ * carved = ob_pool_carved(pool) bytes carved into blocks so far:
+ *   first == page index * OB_PAGE_SIZE + block_offset
+ *   carved <= capacity * block_size <= npages * OB_PAGE_SIZE - block_offset
+ *   used + length(free) == carved / block_size
+ *                                      (remote-pending blocks count as used)
  *   state == ACTIVE <=> the pool is on heap->pools[size_class]
- *   FULL      => free == NULL && carved_end == capacity_end
+ *   free_limit == (state == ACTIVE ? carved : 0): the owner's fast free
+ *     needs no state test, as offset < free_limit fails in any other state
+ *   FULL      => free == NULL && carved == capacity * block_size
  *   used == 0 => the pool holds no live block and may be released
- *   a block offset o is valid <=> o < carved_end && o % block_size == 0,
+ *   a block offset o is valid <=> o < carved && o % block_size == 0,
  *     tested without dividing: o * divisor < divisor (Lemire et al.,
  *     "Faster remainder by direct computation", exact for o, size < 2^32)
  * For every page i of a pool starting at page h: pages[i].head_offset == i - h.
@@ -167,12 +193,13 @@ typedef struct ob_pool {
     ob_block_t *free;      /* blocks ready to hand out (owner only)        */
     uint32_t used;         /* blocks handed out and not yet freed locally  */
     uint32_t block_size;   /* bytes per block                              */
-    uint32_t carved_end;   /* bytes carved into blocks so far (owner only) */
-    uint32_t capacity_end; /* bytes that hold whole blocks                 */
+    uint32_t free_limit;   /* while ACTIVE: bytes carved into blocks so far
+                              (owner only); 0 in every other state         */
+    uint32_t first;        /* the first block's offset in the arena        */
     uint64_t divisor;      /* ceil(2^64 / block_size)                      */
     uint16_t capacity;     /* blocks the pool can hold                     */
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
-    uint8_t size_class;    /* index into _ob_classes (DEDICATED: 0)        */
+    uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
     uint8_t head_offset;   /* this page's distance to the pool's first     */
     uint8_t zeroed;        /* uncarved memory is known to be zero          */
@@ -219,18 +246,6 @@ typedef struct ob_arena {
     ((OB_ARENA_GUARD + sizeof(ob_arena_t) + OB_ARENA_GUARD + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE)
 #define OB_ARENA_USABLE_PAGES (OB_ARENA_PAGES - OB_ARENA_HEADER_PAGES)
 
-/* Other threads read a pool's state (to validate a free) while its owner
- * may change it between ACTIVE and FULL: relaxed atomics, plain moves on
- * x86, keep that well-defined. */
-OB_INLINE int ob_pool_state(const ob_pool_t *pool)
-{
-    return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
-}
-OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
-{
-    __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
-}
-
 OB_INLINE ob_arena_t *ob_arena_of(const void *p)
 {
     return (ob_arena_t *)(((uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK) + OB_ARENA_GUARD);
@@ -243,6 +258,11 @@ OB_INLINE uintptr_t ob_arena_base(const ob_arena_t *a)
     return (uintptr_t)a - OB_ARENA_GUARD;
 }
 
+OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
+{
+    return ob_arena_of(pool);
+}
+
 OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
 {
     return &a->pages[((uintptr_t)p & OB_ARENA_MASK) >> OB_PAGE_SHIFT];
@@ -250,38 +270,66 @@ OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
 
 OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
 {
-    ob_pool_t *page = ob_page_of(a, p);
-    return page - page->head_offset;
-}
-
-/* Finds p's pool and p's offset from the pool's start in one go. */
-OB_INLINE ob_pool_t *ob_pool_and_offset(ob_arena_t *a, const void *p, size_t *offset)
-{
     /* Byte arithmetic (descriptors are 64 bytes) keeps this to a few
      * instructions: the page's descriptor, then its distance to the pool's. */
     uintptr_t page_bytes = ((uintptr_t)p >> (OB_PAGE_SHIFT - 6)) &
                            ((OB_ARENA_PAGES - 1) << 6);
     ob_pool_t *page = (ob_pool_t *)((char *)a->pages + page_bytes);
-    size_t back = page->head_offset;
-    *offset = (back << OB_PAGE_SHIFT) | ((uintptr_t)p & (OB_PAGE_SIZE - 1));
-    return (ob_pool_t *)((char *)page - (back << 6));
+    return (ob_pool_t *)((char *)page - ((size_t)page->head_offset << 6));
 }
 
-OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
-{
-    return ob_arena_of(pool);
-}
-
-/* A pool's first block: the start of its first page. */
-OB_INLINE char *ob_pool_start(const ob_pool_t *pool)
+/* The pool's first page, and its first block (block_offset bytes in). */
+OB_INLINE char *ob_pool_page_start(const ob_pool_t *pool)
 {
     ob_arena_t *a = ob_arena_of_pool(pool);
     return (char *)ob_arena_base(a) + ((size_t)(pool - a->pages) << OB_PAGE_SHIFT);
 }
+OB_INLINE char *ob_pool_blocks(const ob_pool_t *pool)
+{
+    return (char *)ob_arena_base(ob_arena_of_pool(pool)) + pool->first;
+}
+OB_INLINE size_t ob_pool_block_offset(const ob_pool_t *pool)
+{
+    return pool->first & (OB_PAGE_SIZE - 1);
+}
 
-/* Is `offset` (from the pool's start) the start of a block the pool has
- * handed out?  `end` is carved_end for the owner, capacity_end for other
- * threads (carved_end moves under them). */
+/* p's offset from its pool's first block; a pointer below the first block
+ * wraps to a huge value, which every bound below rejects. */
+OB_INLINE size_t ob_offset_in_pool(const ob_pool_t *pool, const void *p)
+{
+    return ((uintptr_t)p & OB_ARENA_MASK) - pool->first;
+}
+
+OB_INLINE uint32_t ob_pool_capacity_end(const ob_pool_t *pool)
+{
+    return (uint32_t)pool->capacity * pool->block_size;
+}
+
+/* Bytes carved into blocks so far (for a live pool, owner's view). */
+OB_INLINE uint32_t ob_pool_carved(const ob_pool_t *pool)
+{
+    return pool->state == OB_POOL_ACTIVE ? pool->free_limit : ob_pool_capacity_end(pool);
+}
+
+/* Other threads read a pool's state (to validate a free) while its owner
+ * may change it between ACTIVE and FULL: relaxed atomics, plain moves on
+ * x86, keep that well-defined. */
+OB_INLINE int ob_pool_state(const ob_pool_t *pool)
+{
+    return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
+}
+
+/* Changes the state of a pool (or page) the caller owns, keeping
+ * free_limit == (ACTIVE ? carved : 0). */
+OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
+{
+    pool->free_limit = state == OB_POOL_ACTIVE ? ob_pool_carved(pool) : 0;
+    __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
+}
+
+/* Is `offset` (from the pool's first block) the start of a block the pool
+ * has handed out?  `end` is the carved bytes for the owner, the capacity
+ * for other threads (carving moves under them). */
 OB_INLINE bool ob_pool_is_block_offset(const ob_pool_t *pool, size_t offset,
                                        uint32_t end)
 {
@@ -306,12 +354,13 @@ typedef struct ob_pool_list {
 /* A heap's statistics counters.  Only the heap's thread writes them;
  * readers sum them over all heaps (stats.c). */
 typedef struct ob_heap_stats {
-    uint64_t mallocs[OB_CLASSES]; /* blocks this heap handed out          */
-    uint64_t frees[OB_CLASSES];   /* blocks this thread freed, any heap's  */
+    uint64_t mallocs[OB_POOL_CLASSES]; /* blocks this heap handed out     */
+    uint64_t frees[OB_POOL_CLASSES];   /* blocks this thread freed, any
+                                          heap's                          */
     uint64_t cross_thread_frees;  /* of those, into another thread's pool  */
     uint64_t aligned_mallocs;     /* blocks alone in over-aligned pages    */
     uint64_t aligned_frees;
-    uint64_t flushed[OB_CLASSES]; /* mallocs - frees already added to the
+    uint64_t flushed[OB_POOL_CLASSES]; /* mallocs - frees already added to the
                                      process-wide estimate behind peaks    */
 } ob_heap_stats_t;
 
@@ -334,8 +383,8 @@ OB_INLINE void ob_stat_add(uint64_t *counter, uint64_t n)
 typedef struct ob_heap {
     /* current[c]: the pool malloc takes class c blocks from (the head of
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
-    ob_pool_t *current[OB_CLASSES];
-    ob_pool_list_t pools[OB_CLASSES];
+    ob_pool_t *current[OB_POOL_CLASSES];
+    ob_pool_list_t pools[OB_POOL_CLASSES];
     /* owned[slot(a)] == (a | 1) only if this heap owns arena a: free's
      * fast path proves with one load that a pointer is in memory this
      * thread owns, before any other read (the arena map answers the rest).
@@ -578,6 +627,8 @@ typedef struct ob_options {
                                 held back from reuse (default 32 MiB)    */
     int valgrind;            /* OBMALLOC_VALGRIND=0: do not describe
                                 blocks to valgrind (default: when under it) */
+    size_t block_offset;     /* OBMALLOC_BLOCK_OFFSET: where the blocks of
+                                small pools start (size_class.c)         */
 } ob_options_t;
 extern OB_HIDDEN ob_options_t _ob_options;
 OB_HIDDEN void _ob_options_init(void);

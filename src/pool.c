@@ -25,14 +25,15 @@
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
     const ob_class_info_t *info = &_ob_classes[cls];
+    ob_arena_t *a = ob_arena_of_pool(pool);
     pool->free = NULL;
     pool->used = 0;
     pool->block_size = info->block_size;
-    pool->carved_end = 0;
+    pool->first = (uint32_t)((size_t)(pool - a->pages) * OB_PAGE_SIZE + info->block_offset);
     pool->capacity = info->capacity;
-    pool->capacity_end = info->capacity * info->block_size;
     pool->divisor = ob_divisor_for(info->block_size);
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
+    pool->free_limit = 0; /* nothing carved yet */
     pool->size_class = (uint8_t)cls;
     pool->zeroed = zeroed;
     pool->next = pool->prev = NULL;
@@ -42,8 +43,9 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 /* Carves the next batch of blocks onto the (empty) free list. */
 bool _ob_pool_extend(ob_pool_t *pool)
 {
-    ob_assert(pool->free == NULL);
-    uint32_t left = pool->capacity_end - pool->carved_end;
+    ob_assert(pool->free == NULL && ob_pool_state(pool) == OB_POOL_ACTIVE);
+    uint32_t carved = pool->free_limit;
+    uint32_t left = ob_pool_capacity_end(pool) - carved;
     if (left == 0)
         return false;
     uint32_t bs = pool->block_size;
@@ -52,7 +54,7 @@ bool _ob_pool_extend(ob_pool_t *pool)
         bytes = bs;
     if (bytes > left)
         bytes = left;
-    char *first = ob_pool_start(pool) + pool->carved_end;
+    char *first = ob_pool_blocks(pool) + carved;
     char *last = first + bytes - bs;
     if (OB_UNLIKELY(_ob_valgrind_on))
         _ob_debug_vg_reuse(first, bytes); /* may be an old block memcheck saw freed */
@@ -60,7 +62,7 @@ bool _ob_pool_extend(ob_pool_t *pool)
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
     ob_block_set_next((ob_block_t *)last, NULL);
     pool->free = (ob_block_t *)first;
-    pool->carved_end += bytes;
+    pool->free_limit = carved + bytes;
     return true;
 }
 
@@ -77,14 +79,14 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
     }
     ob_block_t *head = (ob_block_t *)(old & ~(uintptr_t)OB_REMOTE_STATE);
     ob_block_t *tail = head;
-    char *start = ob_pool_start(pool);
+    uint32_t carved = ob_pool_carved(pool);
     uint32_t n = 1;
     for (ob_block_t *next; (next = ob_block_next(tail)) != NULL; tail = next) {
         /* A cycle or a foreign link means a block was freed twice or
          * written after free: stop before walking off into the weeds. */
         if (OB_UNLIKELY(n >= pool->used ||
-                        !ob_pool_is_block_offset(pool, (size_t)((char *)next - start),
-                                                 pool->carved_end)))
+                        (((uintptr_t)next ^ (uintptr_t)head) >> OB_ARENA_SHIFT) != 0 ||
+                        !ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, next), carved)))
             _ob_fatal("corrupted remote free list (double free or write after free?)",
                       tail, "a block freed by another thread links outside its pool");
         n++;

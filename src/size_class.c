@@ -17,12 +17,20 @@
  * tail that no block fits; classes too big for that take one block per
  * pool, rounded up to whole pages.  The chosen figures are printed by
  * tools/classes (and in docs/DESIGN.md).
+ *
+ * Block offset: the pools of the small classes start their first block
+ * OBMALLOC_BLOCK_OFFSET bytes into their page (docs/DESIGN.md, "Where a
+ * block starts in its cache line"), and lose those bytes, and up to one
+ * block at the tail.  Larger classes start at the page: their blocks span
+ * cache lines anyway, and pages are what aligned requests need.  Each
+ * small class has an aligned twin (pool class OB_CLASSES + c) with the
+ * same block size and no offset, for requests aligned beyond 16 bytes.
  */
 #include "internal.h"
 
 #define OB_MIN_BLOCKS 8
 
-ob_class_info_t _ob_classes[OB_CLASSES];
+ob_class_info_t _ob_classes[OB_POOL_CLASSES];
 
 static size_t class_block_size(unsigned c)
 {
@@ -62,13 +70,22 @@ static unsigned class_pages(size_t block_size)
     return best;
 }
 
+static void set_class(unsigned c, size_t bs, size_t offset)
+{
+    unsigned pages = class_pages(bs);
+    _ob_classes[c].block_size = (uint32_t)bs;
+    _ob_classes[c].pages = (uint16_t)pages;
+    _ob_classes[c].block_offset = (uint16_t)offset;
+    _ob_classes[c].capacity = (uint16_t)((pages * OB_PAGE_SIZE - offset) / bs);
+}
+
+/* After the options: the small classes' offset is one of them. */
 void _ob_size_classes_init(void)
 {
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         size_t bs = class_block_size(c);
-        unsigned pages = class_pages(bs);
-        _ob_classes[c].block_size = (uint32_t)bs;
-        _ob_classes[c].pages = (uint16_t)pages;
-        _ob_classes[c].capacity = (uint16_t)(pages * OB_PAGE_SIZE / bs);
+        set_class(c, bs, c < OB_SMALL_CLASSES ? _ob_options.block_offset : 0);
+        if (c < OB_SMALL_CLASSES)
+            set_class(OB_CLASSES + c, bs, 0);
     }
 }

@@ -14,8 +14,9 @@
  *   per arena (4 MiB) = sizeof(ob_arena_t)                 metadata
  *                     + rest of the header pages           alignment
  *                     + pages in no pool                   unused pools
- *                     + per pool: blocks in use, free blocks, its tail
- *                       (quantization); an over-aligned block is in use
+ *                     + per pool: its block offset (alignment), blocks
+ *                       in use, free blocks, its tail (quantization);
+ *                       an over-aligned block is in use
  *   per huge block    = its size (in use) + mapped beyond it (quantization);
  *                       a freed one kept for reuse is a free block
  *   arena map leaves, metadata chunks                      metadata
@@ -72,16 +73,18 @@ void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls)
     if (delta == 0)
         return;
     s->flushed[cls] = net;
-    int64_t now = atomic_fetch_add_explicit(&live_estimate[cls], delta, memory_order_relaxed) + delta;
+    unsigned c = ob_class_public(cls);
+    int64_t now = atomic_fetch_add_explicit(&live_estimate[c], delta, memory_order_relaxed) + delta;
     if (now > 0)
-        raise_peak(cls, (uint64_t)now);
+        raise_peak(c, (uint64_t)now);
 }
 
+/* A heap's counters are by pool class; these, by size class. */
 static void add_counters(counters_t *to, const ob_heap_stats_t *s)
 {
-    for (unsigned c = 0; c < OB_CLASSES; c++) {
-        to->mallocs[c] += __atomic_load_n(&s->mallocs[c], __ATOMIC_RELAXED);
-        to->frees[c] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
+        to->mallocs[ob_class_public(c)] += __atomic_load_n(&s->mallocs[c], __ATOMIC_RELAXED);
+        to->frees[ob_class_public(c)] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
     }
     to->cross_thread_frees += __atomic_load_n(&s->cross_thread_frees, __ATOMIC_RELAXED);
     to->aligned_mallocs += __atomic_load_n(&s->aligned_mallocs, __ATOMIC_RELAXED);
@@ -91,14 +94,15 @@ static void add_counters(counters_t *to, const ob_heap_stats_t *s)
 /* Called with _ob_heaps_lock held, as the heap leaves the registry. */
 void _ob_stats_heap_exit(ob_heap_t *heap)
 {
-    for (unsigned c = 0; c < OB_CLASSES; c++)
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         _ob_stats_flush_class(heap, c);
     add_counters(&retired, &heap->stats);
     threads_seen++;
 }
 
-void _ob_stats_heapless_free(unsigned cls, bool aligned)
+void _ob_stats_heapless_free(unsigned pool_class, bool aligned)
 {
+    unsigned cls = ob_class_public(pool_class);
     if (aligned)
         __atomic_fetch_add(&heapless.aligned_frees, 1, __ATOMIC_RELAXED);
     else
@@ -111,7 +115,7 @@ void _ob_stats_heapless_free(unsigned cls, bool aligned)
 
 typedef struct walk {
     size_t pools[OB_CLASSES], capacity[OB_CLASSES];
-    size_t arenas, free_pages, committed_pages, quantization;
+    size_t arenas, free_pages, committed_pages, quantization, block_offsets;
     size_t aligned_blocks, aligned_bytes;
     size_t resident;
     size_t huge_cached_bytes, huge_slack;
@@ -141,9 +145,12 @@ static void walk_pool(ob_pool_t *pool, void *ctx)
         w->aligned_bytes += pool->block_size;
         return;
     }
-    w->pools[pool->size_class]++;
-    w->capacity[pool->size_class] += pool->capacity;
-    w->quantization += (size_t)pool->npages * OB_PAGE_SIZE - pool->capacity_end;
+    unsigned c = ob_class_public(pool->size_class);
+    w->pools[c]++;
+    w->capacity[c] += pool->capacity;
+    w->block_offsets += ob_pool_block_offset(pool);
+    w->quantization += (size_t)pool->npages * OB_PAGE_SIZE - ob_pool_block_offset(pool) -
+                       ob_pool_capacity_end(pool);
 }
 
 static void walk_arena(ob_arena_t *a, void *ctx)
@@ -285,7 +292,8 @@ static void fill(struct ob_stats *s, bool resident)
     s->bytes_unused_pools = w->free_pages * OB_PAGE_SIZE;
     s->bytes_metadata = w->arenas * sizeof(ob_arena_t) + leaves + meta;
     s->bytes_quantization = w->quantization + w->huge_slack;
-    s->bytes_alignment = w->arenas * (OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - sizeof(ob_arena_t));
+    s->bytes_alignment = w->arenas * (OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - sizeof(ob_arena_t)) +
+                         w->block_offsets;
     s->bytes_mapped = arena_bytes + huge_mapped + leaves + meta;
     s->bytes_committed = w->committed_pages * OB_PAGE_SIZE + huge_mapped + leaves + meta;
     s->bytes_resident = w->resident;

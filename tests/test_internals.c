@@ -69,13 +69,14 @@ static void test_map(void)
 
     /* Arena and pool geometry. */
     ob_arena_t *a = ob_arena_of(medium);
-    size_t offset;
-    ob_pool_t *pool = ob_pool_and_offset(a, medium, &offset);
-    CHECK(pool == ob_pool_of(a, medium));
-    CHECK(ob_pool_start(pool) + offset == (char *)medium);
+    ob_pool_t *pool = ob_pool_of(a, medium);
+    size_t offset = ob_offset_in_pool(pool, medium);
+    CHECK(pool == ob_page_of(a, medium) - ob_page_of(a, medium)->head_offset);
+    CHECK(ob_pool_blocks(pool) + offset == (char *)medium);
     CHECK_EQ(pool->block_size, 5120);
-    CHECK(ob_pool_is_block_offset(pool, offset, pool->carved_end));
-    CHECK(!ob_pool_is_block_offset(pool, offset + 16, pool->carved_end));
+    CHECK(ob_pool_is_block_offset(pool, offset, ob_pool_carved(pool)));
+    CHECK(!ob_pool_is_block_offset(pool, offset + 16, ob_pool_carved(pool)));
+    CHECK_EQ(pool->free_limit, ob_pool_carved(pool));
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
     CHECK(atomic_load(&a->heap) == ob_heap_get());
     ob_free(small);

@@ -14,13 +14,29 @@ int main(void)
         CHECK(ci->block_size % OB_ALIGNMENT == 0);
         CHECK(ci->capacity >= 1);
         CHECK(ci->pages >= 1 && ci->pages <= OB_MAX_POOL_PAGES);
-        CHECK((size_t)ci->capacity * ci->block_size <= ci->pages * OB_PAGE_SIZE);
-        CHECK((size_t)(ci->capacity + 1) * ci->block_size > ci->pages * OB_PAGE_SIZE);
         size_t pool = ci->pages * OB_PAGE_SIZE;
-        size_t tail = pool - (size_t)ci->capacity * ci->block_size;
-        CHECK(tail * 32 <= pool); /* at most 1/32 of a pool is lost at its end */
-        if (c < OB_SMALL_CLASSES)
+        size_t room = pool - ci->block_offset; /* from the first block on */
+        CHECK((size_t)ci->capacity * ci->block_size <= room);
+        CHECK((size_t)(ci->capacity + 1) * ci->block_size > room);
+        size_t tail = room - (size_t)ci->capacity * ci->block_size;
+        if (c < OB_SMALL_CLASSES) {
             CHECK_EQ(ci->pages, 1); /* pymalloc's 16 KiB pools */
+            /* The block offset (OBMALLOC_BLOCK_OFFSET) is the option's, and
+             * costs at most the offset and one block. */
+            CHECK_EQ(ci->block_offset, _ob_options.block_offset);
+            CHECK(ci->block_offset % OB_ALIGNMENT == 0 && ci->block_offset <= OB_MAX_BLOCK_OFFSET);
+            CHECK(ci->capacity + 1 + ci->block_offset / ci->block_size >= pool / ci->block_size);
+            /* Its aligned twin: the same blocks from the page's start. */
+            const ob_class_info_t *twin = &_ob_classes[OB_CLASSES + c];
+            CHECK_EQ(twin->block_size, ci->block_size);
+            CHECK_EQ(twin->pages, 1);
+            CHECK_EQ(twin->block_offset, 0);
+            CHECK_EQ(twin->capacity, pool / ci->block_size);
+            CHECK(tail * 32 <= pool || ci->block_offset > 0);
+        } else {
+            CHECK_EQ(ci->block_offset, 0);
+            CHECK(tail * 32 <= pool); /* at most 1/32 of a pool is lost at its end */
+        }
         /* The divisibility test is exact at every offset in a pool. */
         ob_pool_t pool_desc = {.block_size = ci->block_size,
                                .divisor = ob_divisor_for(ci->block_size)};
