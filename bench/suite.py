@@ -60,6 +60,12 @@ PY_SHAPES = [
     ("classes", "a class-heavy program (instances, slots, dataclasses)"),
     ("bigheap", "a big live heap (400k records) partly replaced, round after round"),
 ]
+# The same program at three heap sizes (issue 11: the gap must not grow
+# with the heap): thousands of records.
+PY_RECORDS = [30, 100, 300]
+# Workloads whose own reported time is the figure (the rest are timed from
+# outside): gc-walk times only its collections.
+SELF_TIMED = {"gc-walk"}
 PY_TESTS = ["test_json", "test_dict", "test_set", "test_re", "test_collections",
             "test_list", "test_itertools", "test_unicode", "test_sort", "test_heapq",
             "test_functools"]
@@ -73,6 +79,14 @@ def workloads(threads, quick):
     shapes = os.path.join(ROOT, "bench", "workloads", "pyshapes.py")
     py = {"py-" + shape: ("CPython: " + desc, [PYTHON, shapes, shape, "2" if q else "10"], "py")
           for shape, desc in PY_SHAPES}
+    for k in PY_RECORDS[:1 if q else None]:
+        py["py-records-%dk" % k] = (
+            "CPython: %d000 JSON-like records built, round-tripped through json, "
+            "grouped and sorted" % k, [PYTHON, shapes, "records", str(k)], "py")
+    py["gc-walk"] = ("CPython: full gc.collect() calls over two big heaps (JSON-like "
+                     "records; objects with holes), the collections only",
+                     [PYTHON, os.path.join(ROOT, "bench", "workloads", "gcwalk.py"),
+                      "100000" if q else "300000", "5"], "py")
     wl = {
         "bignum": ("cfrac-like: bignum arithmetic, small short-lived blocks, 1 thread",
                    [wl("bignum"), "300", "15" if q else "80"], "st"),
@@ -164,9 +178,11 @@ def main():
                     help="obpython and pymalloc run the Python workloads only")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--docs", action="store_true", help="also write docs/BENCHMARKS.md")
-    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB",
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB[,VAR=VALUE...]",
                     help="also run another build of a malloc library (LD_PRELOAD), e.g. "
-                         "obmalloc built with different options; repeatable")
+                         "obmalloc built with different options, with environment "
+                         "variables set (OBMALLOC_* options); LIB 'obpython' runs obpython "
+                         "(Python workloads only); repeatable")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 5)
     all_wl = workloads(args.threads, args.quick)
@@ -176,16 +192,23 @@ def main():
             sys.exit("suite: unknown workload %s (have: %s)" % (w, ", ".join(all_wl)))
     wanted = args.allocators.split(",")
     allocs = allocators(wanted)
+    obpython_variants = {}  # name -> environment additions
     for v in args.variant:
-        name, _, lib = v.partition("=")
-        if not name or not os.path.exists(lib):
-            sys.exit("suite: --variant wants NAME=LIB with an existing LIB: %s" % v)
-        allocs[name] = {"LD_PRELOAD": os.path.abspath(lib)}
+        name, _, spec = v.partition("=")
+        lib, *settings = spec.split(",")
+        env = dict(x.split("=", 1) for x in settings if "=" in x)
+        if lib == "obpython" and name:
+            obpython_variants[name] = env
+        elif not name or not os.path.exists(lib) or len(env) != len(settings):
+            sys.exit("suite: --variant wants NAME=LIB[,VAR=VALUE...] with an existing LIB: %s" % v)
+        else:
+            allocs[name] = dict(env, LD_PRELOAD=os.path.abspath(lib))
         wanted.insert(1, name)
     if "obpython" in wanted and not os.path.exists(OBPYTHON):
         print("suite: obpython not built: skipped", file=sys.stderr)
         wanted.remove("obpython")
-    names = [a for a in wanted if a in allocs or a in ("pymalloc", "obpython")]
+    names = [a for a in wanted
+             if a in allocs or a in obpython_variants or a in ("pymalloc", "obpython")]
 
     results = {}  # (workload, allocator) -> [(wall, rss)]
     base_env = {k: v for k, v in os.environ.items()
@@ -210,17 +233,19 @@ def main():
         for r in range(runs):
             for a in names:
                 run_argv = argv
-                if a in ("pymalloc", "obpython"):
+                if a in ("pymalloc", "obpython") or a in obpython_variants:
                     if kind != "py":
                         continue
-                    env = dict(base_env)
-                    if a == "obpython":
+                    env = dict(base_env, **obpython_variants.get(a, {}))
+                    if a != "pymalloc":
                         run_argv = [OBPYTHON] + argv[1:]
                 else:
                     env = dict(base_env, **allocs[a])
                     if kind == "py":
                         env["PYTHONMALLOC"] = "malloc"
                 wall, rss, text = run_once(run_argv, env)
+                if w in SELF_TIMED:
+                    wall = float(text.split()[-2])
                 if kind != "mt" or w not in ("mstress",):
                     checks.add(tuple(check_of(text)))
                 results.setdefault((w, a), []).append((wall, rss))

@@ -73,12 +73,11 @@ void ob_free_sized(void *p, size_t size)
     ob_heap_t *heap = ob_heap_get();
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX && ob_heap_owns(heap, p))) {
         /* A small size means a one-page pool: the page is the pool (a
-         * tail page's free_limit is 0). */
+         * tail page's free_bound is 0). */
         ob_pool_t *pool = ob_page_of(ob_arena_of(p), p);
         ob_block_t *b = p;
         if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
-                      ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
-                                              pool->free_limit) &&
+                      ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
                       b != pool->free)) {
             push_block(heap, pool, b);
             return;
@@ -143,7 +142,7 @@ void *ob_calloc(size_t n, size_t size)
     /* A block alone in pages that were never used (or were purged) is
      * already zero: skip the memset that would fault every page in. */
     ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
-    if (pool->zeroed && pool->capacity == 1)
+    if ((pool->flags & OB_POOL_ZEROED) && pool->capacity == 1)
         ((ob_block_t *)p)->next_encoded = 0; /* the free-list link it carried */
     else
         memset(p, 0, total);

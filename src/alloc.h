@@ -49,23 +49,15 @@ OB_INLINE void *malloc_fast(size_t size)
     return _ob_malloc_slow(size);
 }
 
-/* An ACTIVE pool's last live block came back.  Its memory is no longer
- * known to be zero (calloc trusts `zeroed` for single-block pools).  The
- * current pool stays (see heap.c); any other goes back to its arena. */
-OB_INLINE void pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
-{
-    pool->zeroed = 0;
-    if (heap->current[pool->size_class] != pool)
-        _ob_pool_emptied(heap, pool);
-}
-
 OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
     ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     ob_block_set_next(b, pool->free);
     pool->free = b;
-    if (OB_UNLIKELY(--pool->used == 0))
-        pool_emptied(heap, pool);
+    /* An ACTIVE pool's last live block came back: the current pool stays
+     * (heap.c), any other goes back to its arena. */
+    if (OB_UNLIKELY(--pool->used == 0) && !(pool->flags & OB_POOL_KEEP_EMPTY))
+        _ob_pool_emptied(heap, pool);
 }
 
 /* Frees p if it is in an arena the heap's cache says it owns. */
@@ -73,19 +65,17 @@ OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
 {
     if (OB_UNLIKELY(!ob_heap_owns(heap, p)))
         return false;
-    /* Our own arena: no map lookup, no owner check.  free_limit is 0
-     * unless the pool is ACTIVE, so one bound proves the state and that p
-     * is a carved block start; the head of the free list is a double free. */
-    ob_arena_t *a = ob_arena_of(p);
-    ob_pool_t *pool = ob_pool_of(a, p);
+    /* Our own arena: no map lookup, no owner check.  One product and one
+     * bound prove that the pool is ACTIVE and p a block it handed out
+     * (internal.h); the head of the free list is a double free. */
+    ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
     ob_block_t *b = p;
-    if (OB_LIKELY(OB_HARDENED ? ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
-                                                        pool->free_limit) &&
+    if (OB_LIKELY(OB_HARDENED ? ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
                                     b != pool->free
                               : pool->state == OB_POOL_ACTIVE))
         push_block(heap, pool, b);
     else
-        _ob_free_checked(heap, a, pool, p);
+        _ob_free_checked(heap, pool, p);
     return true;
 }
 

@@ -110,7 +110,7 @@ void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
     atomic_store_explicit(&a->heap, heap, memory_order_release);
     bucket_insert(heap, a);
     heap->narenas++;
-    *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | 1;
+    *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a);
 }
 
 /* The arena leaves the heap: out of its buckets and its owned cache. */
@@ -119,8 +119,8 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
     bucket_remove(heap, a);
     heap->narenas--;
     uintptr_t *slot = ob_owned_slot(heap, ob_arena_base(a));
-    if (*slot == (ob_arena_base(a) | 1))
-        *slot = 0;
+    if (*slot == ob_arena_base(a))
+        *slot = OB_OWNED_EMPTY;
 }
 
 /* ---- mapping and releasing arenas ------------------------------------ */
@@ -241,10 +241,10 @@ static ob_pool_t *take_span(ob_heap_t *heap, ob_arena_t *a, size_t i,
         rebucket(heap, a);
     ob_pool_t *pool = &a->pages[i];
     pool->npages = (uint8_t)n;
-    pool->head_offset = 0;
+    pool->to_head = 0;
     for (size_t j = 1; j < n; j++) {
         ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
-        a->pages[i + j].head_offset = (uint8_t)j;
+        a->pages[i + j].to_head = (uint16_t)(j * sizeof(ob_pool_t));
     }
     return pool;
 }
@@ -295,7 +295,7 @@ bool _ob_arena_release_pages(ob_pool_t *pool)
     size_t n = pool->npages;
     for (size_t j = 0; j < n; j++) {
         ob_pool_set_state(&a->pages[i + j], OB_POOL_FREE);
-        a->pages[i + j].head_offset = 0;
+        a->pages[i + j].to_head = 0;
     }
     ob_bitmap_clear(a->used_map, i, n);
     ob_bitmap_set(a->recent_map, i, n);

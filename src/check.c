@@ -46,16 +46,17 @@ static void check_pool(ob_pool_t *pool, void *ctx)
     }
     for (size_t j = 1; j < pool->npages; j++) {
         const ob_pool_t *tail = &a->pages[index + j];
-        if (ob_pool_state(tail) != OB_POOL_TAIL || tail->head_offset != j)
+        if (ob_pool_state(tail) != OB_POOL_TAIL || tail->to_head != j * sizeof(ob_pool_t))
             problem(c, start, "page %zu of the pool at page %zu does not point back", index + j, index);
     }
     uint32_t capacity_end = ob_pool_capacity_end(pool);
     uint32_t carved_end = ob_pool_carved(pool);
     size_t block_offset = ob_pool_block_offset(pool);
-    if (pool->first != index * OB_PAGE_SIZE + block_offset ||
+    if ((pool->first_lo & OB_ARENA_MASK) != index * OB_PAGE_SIZE + block_offset ||
+        ((pool->first_lo ^ (uint32_t)ob_arena_base(a)) & ~(uint32_t)OB_ARENA_MASK) != 0 ||
         block_offset + capacity_end > (size_t)pool->npages * OB_PAGE_SIZE ||
         carved_end > capacity_end || carved_end % pool->block_size ||
-        (state != OB_POOL_ACTIVE && pool->free_limit != 0) ||
+        pool->free_bound != (state == OB_POOL_ACTIVE ? pool->carved * ob_pool_step(pool) : 0) ||
         pool->divisor != ob_divisor_for(pool->block_size)) {
         problem(c, start, "pool at page %zu has inconsistent geometry", index);
         return;

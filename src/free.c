@@ -31,8 +31,10 @@ OB_COLD static void invalid_free(int state, const void *p)
     _ob_fatal("invalid free", p, describe_state(state));
 }
 
-void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a, ob_pool_t *pool, void *p)
+/* p lies in an arena of ours, in `pool`'s pages. */
+void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 {
+    ob_arena_t *a = ob_arena_of(p);
     int state = ob_pool_state(pool);
     bool owner = atomic_load_explicit(&a->heap, memory_order_relaxed) == heap;
     if (OB_UNLIKELY(state < OB_POOL_ACTIVE ||
@@ -112,8 +114,8 @@ static void free_unowned_in(ob_heap_t *heap, void *p)
     }
     ob_arena_t *a = ob_arena_of(p);
     if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap)
-        *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | 1; /* won the slot back */
-    _ob_free_checked(heap, a, ob_pool_of(a, p), p);
+        *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a); /* won the slot back */
+    _ob_free_checked(heap, ob_pool_of(a, p), p);
 }
 
 void _ob_free_unowned(ob_heap_t *heap, void *p)

@@ -23,6 +23,7 @@ ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
 
 ob_heap_t _ob_heap_empty = {
     .current = {[0 ... OB_POOL_CLASSES - 1] = &_ob_empty_pool},
+    .owned = {[0 ... OB_OWNED_SLOTS - 1] = OB_OWNED_EMPTY},
 };
 
 __thread ob_heap_t *_ob_tls_heap __attribute__((tls_model("initial-exec"))) =
@@ -39,6 +40,24 @@ static ob_heap_t *free_heaps; /* recycled structures      */
 
 /* ---- pool lists ------------------------------------------------------- */
 
+/* The head of a class's list is its current pool.  When it empties it
+ * stays (so that a malloc/free loop on one class does not take and give
+ * back pages each time), which the fast free learns from KEEP_EMPTY
+ * rather than by comparing with heap->current; a single-block pool does
+ * not keep it, so that its emptying always reaches _ob_pool_emptied,
+ * which notes that its block was used (calloc). */
+static void set_current(ob_heap_t *heap, unsigned cls, ob_pool_t *pool)
+{
+    ob_pool_t *old = heap->current[cls];
+    if (old != &_ob_empty_pool)
+        old->flags &= (uint8_t)~OB_POOL_KEEP_EMPTY;
+    if (pool == NULL)
+        pool = &_ob_empty_pool;
+    else if (pool->capacity > 1)
+        pool->flags |= OB_POOL_KEEP_EMPTY;
+    heap->current[cls] = pool;
+}
+
 static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
 {
     ob_pool_list_t *list = &heap->pools[pool->size_class];
@@ -49,7 +68,7 @@ static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->tail = pool;
     list->head = pool;
-    heap->current[pool->size_class] = pool;
+    set_current(heap, pool->size_class, pool);
 }
 
 /* Behind the others: by the time malloc reaches it, more of its blocks
@@ -64,7 +83,7 @@ static void list_push_back(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->head = pool;
     list->tail = pool;
-    heap->current[pool->size_class] = list->head;
+    set_current(heap, pool->size_class, list->head);
 }
 
 static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
@@ -79,7 +98,7 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->tail = pool->prev;
     pool->next = pool->prev = NULL;
-    heap->current[pool->size_class] = list->head ? list->head : &_ob_empty_pool;
+    set_current(heap, pool->size_class, list->head);
 }
 
 /* ---- creating heaps --------------------------------------------------- */
@@ -103,6 +122,8 @@ ob_heap_t *_ob_heap_init_thread(void)
     memset(heap, 0, sizeof *heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         heap->current[c] = &_ob_empty_pool;
+    for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
+        heap->owned[i] = OB_OWNED_EMPTY;
     heap->initialized = true;
     heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
     _ob_lock(&_ob_heaps_lock);
@@ -205,12 +226,13 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     pool->free = NULL;
     pool->used = 1;
     pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
-    pool->first = (uint32_t)((size_t)(pool - ob_arena_of_pool(pool)->pages) * OB_PAGE_SIZE);
+    ob_pool_set_first(pool, 0);
     pool->capacity = 1;
+    pool->carved = 1;
     pool->divisor = ob_divisor_for(pool->block_size);
     ob_pool_set_state(pool, OB_POOL_DEDICATED);
     pool->size_class = 0;
-    pool->zeroed = zeroed;
+    pool->flags = zeroed ? OB_POOL_ZEROED : 0;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
     ob_stat_add(&heap->stats.aligned_mallocs, 1);
@@ -233,7 +255,7 @@ static void release_pool(ob_heap_t *heap, ob_pool_t *pool)
  * live block left. */
 static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
 {
-    pool->zeroed = 0;
+    pool->flags &= (uint8_t)~OB_POOL_ZEROED;
     if (pool->state == OB_POOL_DEDICATED) {
         release_pool(heap, pool);
         return;
@@ -254,10 +276,12 @@ static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
     release_pool(heap, pool);
 }
 
-/* The fast path freed an ACTIVE pool's last live block. */
+/* The fast path freed the last live block of an ACTIVE pool that does not
+ * KEEP_EMPTY. */
 void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
 {
-    if (OB_LIKELY(heap->pools[pool->size_class].head == pool))
+    pool->flags &= (uint8_t)~OB_POOL_ZEROED; /* its block was used: see calloc */
+    if (heap->pools[pool->size_class].head == pool)
         return; /* the current pool stays: see free_local_slow */
     free_local_slow(heap, pool);
     maybe_tick(heap);

@@ -151,7 +151,7 @@ OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
 
 enum ob_pool_state {
     OB_POOL_FREE = 0,   /* page not in any pool (or an arena header page) */
-    OB_POOL_TAIL,       /* non-first page of a pool: see head_offset      */
+    OB_POOL_TAIL,       /* non-first page of a pool: see to_head          */
     OB_POOL_ACTIVE,     /* on its heap's list for its class               */
     OB_POOL_FULL,       /* no free block; off every list; wants NOTIFY    */
     OB_POOL_DEDICATED,  /* one over-aligned block; off every list         */
@@ -170,40 +170,57 @@ struct ob_heap;
  *
  * Blocks start `block_offset` bytes into the pool's first page (its class's
  * offset, see size_class.c: 0, or OBMALLOC_BLOCK_OFFSET for the small
- * classes), so block k lies at arena + first + k * block_size.  Offsets of
- * blocks below are counted from the first block.
+ * classes), so block k lies at first block + k * block_size.  `first_lo`
+ * keeps the low 32 bits of the first block's address: a pointer's offset
+ * from the first block is then one 32-bit subtraction, and arenas are
+ * aligned to 4 MiB, so first_lo also says where in its arena the pool is.
  *
- * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool), with
- * carved = ob_pool_carved(pool) bytes carved into blocks so far:
- *   first == page index * OB_PAGE_SIZE + block_offset
- *   carved <= capacity * block_size <= npages * OB_PAGE_SIZE - block_offset
- *   used + length(free) == carved / block_size
- *                                      (remote-pending blocks count as used)
+ * Validating a freed pointer.  `divisor` is floor(2^64 / block_size) + 1,
+ * so for an offset o < 2^22 (anywhere in an arena) the product
+ * o * divisor mod 2^64 is k * step if o is block k's start, where
+ * step = divisor * block_size - 2^64 is in [1, block_size], and at least
+ * `divisor` (more than any pool's bound) if o is not a block start.  (Lemire
+ * et al., "Faster remainder by direct computation", 2019.)  A pointer in
+ * the block offset, below the first block, wraps to o = 2^32 - j, whose
+ * product test_size_class checks to be beyond every bound, for every
+ * class and every j up to OB_MAX_BLOCK_OFFSET.  So one multiplication and
+ * one compare with free_bound = carved * step prove that o is a block
+ * the pool has handed out.
+ *
+ * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool):
+ *   first_lo mod 2^22 == page index * OB_PAGE_SIZE + block_offset
+ *   carved <= capacity, block_offset + capacity * block_size <= npages * PAGE
+ *   used + length(free) == carved      (remote-pending blocks count as used)
  *   state == ACTIVE <=> the pool is on heap->pools[size_class]
- *   free_limit == (state == ACTIVE ? carved : 0): the owner's fast free
- *     needs no state test, as offset < free_limit fails in any other state
- *   FULL      => free == NULL && carved == capacity * block_size
+ *   free_bound == (state == ACTIVE ? carved * step : 0): the owner's fast
+ *     free needs no state test, as every product fails in another state
+ *   FULL      => free == NULL && carved == capacity
  *   used == 0 => the pool holds no live block and may be released
- *   a block offset o is valid <=> o < carved && o % block_size == 0,
- *     tested without dividing: o * divisor < divisor (Lemire et al.,
- *     "Faster remainder by direct computation", exact for o, size < 2^32)
- * For every page i of a pool starting at page h: pages[i].head_offset == i - h.
+ *   OB_POOL_KEEP_EMPTY set <=> pool == heap->current[size_class] && capacity > 1
+ * For every page i of a pool starting at page h:
+ *   pages[i].to_head == (i - h) * sizeof(ob_pool_t).
  */
+enum {
+    OB_POOL_KEEP_EMPTY = 1, /* the current pool of its class: stays when empty */
+    OB_POOL_ZEROED = 2,     /* uncarved memory is zero, and a single-block
+                               pool's block was never freed (calloc)       */
+};
+
 typedef struct ob_pool {
     ob_block_t *free;      /* blocks ready to hand out (owner only)        */
-    uint32_t used;         /* blocks handed out and not yet freed locally  */
+    uint32_t free_bound;   /* carved * step while ACTIVE, else 0 (above)   */
     uint32_t block_size;   /* bytes per block                              */
-    uint32_t free_limit;   /* while ACTIVE: bytes carved into blocks so far
-                              (owner only); 0 in every other state         */
-    uint32_t first;        /* the first block's offset in the arena        */
-    uint64_t divisor;      /* ceil(2^64 / block_size)                      */
+    uint32_t first_lo;     /* the first block's address, low 32 bits       */
+    uint16_t used;         /* blocks handed out and not yet freed locally  */
+    uint16_t carved;       /* blocks carved so far (owner only)            */
+    uint64_t divisor;      /* floor(2^64 / block_size) + 1                 */
     uint16_t capacity;     /* blocks the pool can hold                     */
+    uint16_t to_head;      /* bytes from this page's descriptor back to
+                              its pool's (the first page's)                */
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
-    uint8_t head_offset;   /* this page's distance to the pool's first     */
-    uint8_t zeroed;        /* uncarved memory is known to be zero          */
-    uint8_t _reserved;
+    uint8_t flags;         /* OB_POOL_KEEP_EMPTY, OB_POOL_ZEROED           */
     struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
     _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
 } ob_pool_t;
@@ -275,7 +292,7 @@ OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
     uintptr_t page_bytes = ((uintptr_t)p >> (OB_PAGE_SHIFT - 6)) &
                            ((OB_ARENA_PAGES - 1) << 6);
     ob_pool_t *page = (ob_pool_t *)((char *)a->pages + page_bytes);
-    return (ob_pool_t *)((char *)page - ((size_t)page->head_offset << 6));
+    return (ob_pool_t *)((char *)page - page->to_head);
 }
 
 /* The pool's first page, and its first block (block_offset bytes in). */
@@ -286,18 +303,22 @@ OB_INLINE char *ob_pool_page_start(const ob_pool_t *pool)
 }
 OB_INLINE char *ob_pool_blocks(const ob_pool_t *pool)
 {
-    return (char *)ob_arena_base(ob_arena_of_pool(pool)) + pool->first;
+    return (char *)ob_arena_base(ob_arena_of_pool(pool)) + (pool->first_lo & OB_ARENA_MASK);
 }
 OB_INLINE size_t ob_pool_block_offset(const ob_pool_t *pool)
 {
-    return pool->first & (OB_PAGE_SIZE - 1);
+    return pool->first_lo & (OB_PAGE_SIZE - 1);
+}
+OB_INLINE void ob_pool_set_first(ob_pool_t *pool, size_t block_offset)
+{
+    pool->first_lo = (uint32_t)(uintptr_t)(ob_pool_page_start(pool) + block_offset);
 }
 
-/* p's offset from its pool's first block; a pointer below the first block
- * wraps to a huge value, which every bound below rejects. */
+/* p's offset from its pool's first block, for a p in the pool's pages; a
+ * p below the first block wraps to 2^32 - j, which every bound rejects. */
 OB_INLINE size_t ob_offset_in_pool(const ob_pool_t *pool, const void *p)
 {
-    return ((uintptr_t)p & OB_ARENA_MASK) - pool->first;
+    return (uint32_t)((uint32_t)(uintptr_t)p - pool->first_lo);
 }
 
 OB_INLINE uint32_t ob_pool_capacity_end(const ob_pool_t *pool)
@@ -308,7 +329,18 @@ OB_INLINE uint32_t ob_pool_capacity_end(const ob_pool_t *pool)
 /* Bytes carved into blocks so far (for a live pool, owner's view). */
 OB_INLINE uint32_t ob_pool_carved(const ob_pool_t *pool)
 {
-    return pool->state == OB_POOL_ACTIVE ? pool->free_limit : ob_pool_capacity_end(pool);
+    return (uint32_t)pool->carved * pool->block_size;
+}
+
+OB_INLINE uint64_t ob_divisor_for(size_t block_size)
+{
+    return UINT64_MAX / block_size + 1 + ((block_size & (block_size - 1)) == 0);
+}
+
+/* What a block start's product grows by from one block to the next. */
+OB_INLINE uint32_t ob_pool_step(const ob_pool_t *pool)
+{
+    return (uint32_t)(pool->divisor * pool->block_size);
 }
 
 /* Other threads read a pool's state (to validate a free) while its owner
@@ -319,12 +351,18 @@ OB_INLINE int ob_pool_state(const ob_pool_t *pool)
     return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
 }
 
-/* Changes the state of a pool (or page) the caller owns, keeping
- * free_limit == (ACTIVE ? carved : 0). */
+/* The owner's fast free accepts blocks below this bound (see ob_pool_t). */
+OB_INLINE void ob_pool_set_free_bound(ob_pool_t *pool)
+{
+    pool->free_bound = ob_pool_state(pool) == OB_POOL_ACTIVE
+                           ? (uint32_t)pool->carved * ob_pool_step(pool) : 0;
+}
+
+/* Changes the state of a pool (or page) the caller owns. */
 OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
 {
-    pool->free_limit = state == OB_POOL_ACTIVE ? ob_pool_carved(pool) : 0;
     __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
+    ob_pool_set_free_bound(pool);
 }
 
 /* Is `offset` (from the pool's first block) the start of a block the pool
@@ -336,9 +374,11 @@ OB_INLINE bool ob_pool_is_block_offset(const ob_pool_t *pool, size_t offset,
     return offset < end && offset * pool->divisor < pool->divisor;
 }
 
-OB_INLINE uint64_t ob_divisor_for(size_t block_size)
+/* The owner's fast test: is `offset` a block the pool handed out, and
+ * is the pool ACTIVE? */
+OB_INLINE bool ob_pool_is_free_target(const ob_pool_t *pool, size_t offset)
 {
-    return UINT64_MAX / block_size + 1;
+    return offset * pool->divisor < pool->free_bound;
 }
 
 /* ---- heaps (heap.c) --------------------------------------------------- */
@@ -349,6 +389,7 @@ typedef struct ob_pool_list {
 
 #define OB_BUCKETS (OB_ARENA_PAGES + 1) /* arenas by number of free pages */
 #define OB_OWNED_SLOTS 64 /* the heap's direct-mapped cache of its arenas */
+#define OB_OWNED_EMPTY ((uintptr_t)1)
 #define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
 
 /* A heap's statistics counters.  Only the heap's thread writes them;
@@ -385,10 +426,12 @@ typedef struct ob_heap {
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
     ob_pool_t *current[OB_POOL_CLASSES];
     ob_pool_list_t pools[OB_POOL_CLASSES];
-    /* owned[slot(a)] == (a | 1) only if this heap owns arena a: free's
-     * fast path proves with one load that a pointer is in memory this
-     * thread owns, before any other read (the arena map answers the rest).
-     * Two arenas with one slot: the later wins, the other takes the map. */
+    /* owned[slot(a)] == a (the arena's base) only if this heap owns arena
+     * a; an empty slot holds OB_OWNED_EMPTY, which no arena base (nor the
+     * 0 that NULL masks to) equals.  Free's fast path proves with one load
+     * that a pointer is in memory this thread owns, before any other read
+     * (the arena map answers the rest).  Two arenas with one slot: the
+     * later wins, the other takes the map. */
     uintptr_t owned[OB_OWNED_SLOTS];
     _Atomic uintptr_t delayed; /* blocks from notified full pools */
     ob_arena_t *buckets[OB_BUCKETS]; /* owned arenas by nfree            */
@@ -425,7 +468,7 @@ OB_INLINE uintptr_t *ob_owned_slot(ob_heap_t *heap, uintptr_t arena_base)
 OB_INLINE bool ob_heap_owns(ob_heap_t *heap, const void *p)
 {
     uintptr_t base = (uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK;
-    return *ob_owned_slot(heap, base) == (base | 1);
+    return *ob_owned_slot(heap, base) == base;
 }
 
 OB_HIDDEN ob_heap_t *_ob_heap_init_thread(void);
@@ -533,8 +576,7 @@ OB_HIDDEN void _ob_huge_cache_trim(uint64_t now_ms, bool all);
 
 OB_HIDDEN void _ob_free_slow(void *p, uintptr_t entry);
 OB_HIDDEN void _ob_free_unowned(ob_heap_t *heap, void *p);
-OB_HIDDEN void _ob_free_checked(ob_heap_t *heap, ob_arena_t *a,
-                                ob_pool_t *pool, void *p);
+OB_HIDDEN void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p);
 OB_HIDDEN void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool,
                                     ob_block_t *b);

@@ -25,17 +25,16 @@
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
     const ob_class_info_t *info = &_ob_classes[cls];
-    ob_arena_t *a = ob_arena_of_pool(pool);
     pool->free = NULL;
     pool->used = 0;
     pool->block_size = info->block_size;
-    pool->first = (uint32_t)((size_t)(pool - a->pages) * OB_PAGE_SIZE + info->block_offset);
+    ob_pool_set_first(pool, info->block_offset);
     pool->capacity = info->capacity;
+    pool->carved = 0;
     pool->divisor = ob_divisor_for(info->block_size);
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
-    pool->free_limit = 0; /* nothing carved yet */
     pool->size_class = (uint8_t)cls;
-    pool->zeroed = zeroed;
+    pool->flags = zeroed ? OB_POOL_ZEROED : 0; /* KEEP_EMPTY once current */
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, 0, memory_order_relaxed);
 }
@@ -44,17 +43,17 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 bool _ob_pool_extend(ob_pool_t *pool)
 {
     ob_assert(pool->free == NULL && ob_pool_state(pool) == OB_POOL_ACTIVE);
-    uint32_t carved = pool->free_limit;
-    uint32_t left = ob_pool_capacity_end(pool) - carved;
+    uint32_t left = pool->capacity - pool->carved;
     if (left == 0)
         return false;
     uint32_t bs = pool->block_size;
-    uint32_t bytes = OB_CARVE_BYTES / bs * bs;
-    if (bytes == 0)
-        bytes = bs;
-    if (bytes > left)
-        bytes = left;
-    char *first = ob_pool_blocks(pool) + carved;
+    uint32_t n = OB_CARVE_BYTES / bs;
+    if (n == 0)
+        n = 1;
+    if (n > left)
+        n = left;
+    uint32_t bytes = n * bs;
+    char *first = ob_pool_blocks(pool) + ob_pool_carved(pool);
     char *last = first + bytes - bs;
     if (OB_UNLIKELY(_ob_valgrind_on))
         _ob_debug_vg_reuse(first, bytes); /* may be an old block memcheck saw freed */
@@ -62,7 +61,8 @@ bool _ob_pool_extend(ob_pool_t *pool)
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
     ob_block_set_next((ob_block_t *)last, NULL);
     pool->free = (ob_block_t *)first;
-    pool->free_limit = carved + bytes;
+    pool->carved = (uint16_t)(pool->carved + n);
+    ob_pool_set_free_bound(pool);
     return true;
 }
 
@@ -93,8 +93,8 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
     }
     ob_block_set_next(tail, pool->free);
     pool->free = head;
-    pool->used -= n;
-    pool->zeroed = 0; /* these blocks were used */
+    pool->used = (uint16_t)(pool->used - n);
+    pool->flags &= (uint8_t)~OB_POOL_ZEROED; /* these blocks were used */
     return n;
 }
 

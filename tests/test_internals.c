@@ -71,12 +71,14 @@ static void test_map(void)
     ob_arena_t *a = ob_arena_of(medium);
     ob_pool_t *pool = ob_pool_of(a, medium);
     size_t offset = ob_offset_in_pool(pool, medium);
-    CHECK(pool == ob_page_of(a, medium) - ob_page_of(a, medium)->head_offset);
+    CHECK(pool == ob_page_of(a, medium) - ob_page_of(a, medium)->to_head / sizeof(ob_pool_t));
     CHECK(ob_pool_blocks(pool) + offset == (char *)medium);
     CHECK_EQ(pool->block_size, 5120);
     CHECK(ob_pool_is_block_offset(pool, offset, ob_pool_carved(pool)));
     CHECK(!ob_pool_is_block_offset(pool, offset + 16, ob_pool_carved(pool)));
-    CHECK_EQ(pool->free_limit, ob_pool_carved(pool));
+    CHECK(ob_pool_is_free_target(pool, offset));
+    CHECK(!ob_pool_is_free_target(pool, offset + 16));
+    CHECK(!ob_pool_is_free_target(pool, ob_pool_carved(pool)));
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
     CHECK(atomic_load(&a->heap) == ob_heap_get());
     ob_free(small);

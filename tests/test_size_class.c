@@ -37,16 +37,37 @@ int main(void)
             CHECK_EQ(ci->block_offset, 0);
             CHECK(tail * 32 <= pool); /* at most 1/32 of a pool is lost at its end */
         }
-        /* The divisibility test is exact at every offset in a pool. */
-        ob_pool_t pool_desc = {.block_size = ci->block_size,
-                               .divisor = ob_divisor_for(ci->block_size)};
-        for (size_t off = 0; off < pool + 64; off++) {
-            int expect = off % ci->block_size == 0 && off < pool;
-            if (ob_pool_is_block_offset(&pool_desc, off, (uint32_t)pool) != expect) {
-                fprintf(stderr, "class %u: offset %zu misjudged\n", c, off);
-                CHECK(0);
+        /* The divisibility test, and the free fast path's product and
+         * bound, are exact at every offset a pointer into the pool can
+         * have: in it, past it, and wrapped below its first block (by up
+         * to the largest block offset), with the pool part or fully carved. */
+        ob_pool_t desc = {.block_size = ci->block_size, .capacity = ci->capacity,
+                          .divisor = ob_divisor_for(ci->block_size), .state = OB_POOL_ACTIVE};
+        CHECK(ob_pool_step(&desc) >= 1 && ob_pool_step(&desc) <= ci->block_size);
+        for (unsigned carved = ci->capacity / 2; carved <= ci->capacity; carved += ci->capacity - carved ? ci->capacity - carved : 1) {
+            desc.carved = (uint16_t)carved;
+            ob_pool_set_free_bound(&desc);
+            size_t end = (size_t)carved * ci->block_size;
+            for (size_t off = 0; off < pool + 64; off++) {
+                int block = off % ci->block_size == 0;
+                if (ob_pool_is_block_offset(&desc, off, (uint32_t)pool) != (block && off < pool) ||
+                    ob_pool_is_free_target(&desc, off) != (block && off < end)) {
+                    fprintf(stderr, "class %u: offset %zu misjudged\n", c, off);
+                    CHECK(0);
+                }
+            }
+            for (uint32_t j = 1; j <= OB_MAX_BLOCK_OFFSET; j++) {
+                size_t wrapped = (uint32_t)(0u - j);
+                if (ob_pool_is_free_target(&desc, wrapped) ||
+                    ob_pool_is_block_offset(&desc, wrapped, (uint32_t)pool)) {
+                    fprintf(stderr, "class %u: %u bytes below the first block misjudged\n", c, j);
+                    CHECK(0);
+                }
             }
         }
+        desc.state = OB_POOL_FULL; /* no fast free in any other state */
+        ob_pool_set_free_bound(&desc);
+        CHECK(!ob_pool_is_free_target(&desc, 0));
         prev = ci->block_size;
     }
     CHECK_EQ(_ob_classes[OB_SMALL_CLASSES - 1].block_size, OB_SMALL_MAX);

@@ -12,6 +12,9 @@ Shapes:
   bigheap  a long-running program with a big live heap (a million
            objects) that keeps replacing part of it, with the cyclic GC
            at work
+  records  build `scale` thousand JSON-like records, round-trip them
+           through json, group and sort them (one pass: the heap size is
+           the parameter)
 
 Each prints "result pyshapes-<shape> <seconds> <check>", where the check
 is a value that must be the same under every allocator.
@@ -126,8 +129,30 @@ def bigheap(scale):
     return check + len(heap)
 
 
+def records(scale):
+    """A service's day in one go, at a heap size of `scale` thousand
+    records: build JSON-like records, round-trip them through json, then
+    group and sort them (the gap between allocators grew with this size
+    before the block offset, issue 11)."""
+    n = scale * 1000
+    data = [{"id": i, "name": "user-%d" % i, "score": (i * 7919) % 1000 / 10.0,
+             "tags": ["t%d" % (i % 7), "u%d" % (i % 13)][: 1 + i % 2],
+             "where": {"city": "city-%d" % (i % 97), "zip": "%05d" % (i % 99991)}}
+            for i in range(n)]
+    back = json.loads(json.dumps(data))
+    del data
+    groups = {}
+    for r in back:
+        groups.setdefault(r["where"]["city"], []).append(r)
+    check = 0
+    for city in sorted(groups):
+        rows = sorted(groups[city], key=lambda r: (-r["score"], r["name"]))
+        check = (check * 31 + rows[0]["id"] + len(rows)) % 1000000007
+    return check
+
+
 SHAPES = {"churn": churn, "json": json_shape, "strings": strings,
-          "classes": classes, "bigheap": bigheap}
+          "classes": classes, "bigheap": bigheap, "records": records}
 
 
 def main():
