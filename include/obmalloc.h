@@ -91,10 +91,32 @@ OB_EXPORT OB_MALLOC_ATTR OB_ALLOC_SIZE(2) void *ob_aligned_alloc(size_t alignmen
 OB_EXPORT int ob_posix_memalign(void **p, size_t alignment, size_t size);
 
 /*
+ * Where blocks start in their cache lines (a runtime's choice).
+ *
+ * ob_prefer_block_offset(bytes): the pools of blocks up to 512 bytes start
+ *   their first block `bytes` into their 16 KiB page (OBMALLOC_BLOCK_OFFSET
+ *   says the same), so that a block whose size is a multiple of 64 starts
+ *   `bytes` before the end of a cache line.  A runtime whose objects begin
+ *   with a header that its garbage collector walks from object to object
+ *   makes that walk faster this way: with CPython's 16-byte GC header and
+ *   48, an object's own header starts a line, and that line also holds
+ *   the next object's GC header.  C programs that read their small blocks
+ *   whole lose a little (more blocks straddle two lines), which is why the
+ *   default is 0 (see docs/DESIGN.md: obpython, and CPython on the drop-in
+ *   with PYTHONMALLOC=malloc, use 48).  OBMALLOC_BLOCK_OFFSET, when set,
+ *   wins over this call.  Aligned requests are served from pools without
+ *   the offset.  Call it before the first allocation, from one thread.
+ *   Returns 0, EINVAL (not a multiple of 16, or above 1024), or EBUSY
+ *   (blocks were already allocated).
+ */
+#define OB_CPYTHON_BLOCK_OFFSET 48
+OB_EXPORT int ob_prefer_block_offset(size_t bytes);
+
+/*
  * Giving memory back.
  *
  * obmalloc returns free memory to the OS by itself: pages that stay free
- * for OBMALLOC_PURGE_DELAY milliseconds (default 10) are purged while the
+ * for OBMALLOC_PURGE_DELAY milliseconds (default 50) are purged while the
  * program allocates and frees.  ob_collect does it now, for a program that
  * is about to sit idle: it releases the calling thread's empty pools and
  * purges its free pages that have been free for a tick; with force != 0
@@ -161,7 +183,8 @@ struct ob_stats {
     size_t bytes_unused_pools;     /* arena pages in no pool                       */
     size_t bytes_metadata;         /* arena headers, the arena map, heaps          */
     size_t bytes_quantization;     /* pool tails no block fits; huge-block slack   */
-    size_t bytes_alignment;        /* arena header pages beyond the header itself  */
+    size_t bytes_alignment;        /* arena header pages beyond the header itself,
+                                      block offsets (ob_prefer_block_offset)     */
     struct ob_class_stats classes[OB_STATS_CLASSES];
 };
 

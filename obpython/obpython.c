@@ -71,6 +71,11 @@ static int exit_for(PyStatus status)
 
 int main(int argc, char **argv)
 {
+    /* Blocks laid out for CPython's garbage collector (docs/DESIGN.md);
+     * OBMALLOC_BLOCK_OFFSET still decides if set.  (In debug mode obmalloc
+     * has allocated already and keeps its layout: EBUSY, ignored.) */
+    (void)ob_prefer_block_offset(OB_CPYTHON_BLOCK_OFFSET);
+
     PyPreConfig preconfig;
     PyPreConfig_InitPythonConfig(&preconfig);
     PyStatus status = Py_PreInitializeFromBytesArgs(&preconfig, argc, argv);

@@ -114,6 +114,8 @@ OB_INLINE size_t ob_size_class(size_t size)
 }
 
 OB_HIDDEN void _ob_size_classes_init(void);
+/* Set when the first pool is made: from then on the table stays. */
+extern OB_HIDDEN _Atomic int _ob_classes_fixed;
 
 /* ---- blocks and free lists -------------------------------------------- */
 
@@ -671,6 +673,7 @@ typedef struct ob_options {
                                 blocks to valgrind (default: when under it) */
     size_t block_offset;     /* OBMALLOC_BLOCK_OFFSET: where the blocks of
                                 small pools start (size_class.c)         */
+    bool block_offset_set;   /* ...and the environment said so: it wins  */
 } ob_options_t;
 extern OB_HIDDEN ob_options_t _ob_options;
 OB_HIDDEN void _ob_options_init(void);

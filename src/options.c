@@ -17,7 +17,9 @@
  *                              with valgrind's headers)
  *   OBMALLOC_BLOCK_OFFSET=bytes  where blocks start in the pools of the
  *                              small classes: a multiple of 16 up to 1024
- *                              (rounded down); see size_class.c
+ *                              (rounded down; default 0, or what the
+ *                              program prefers: ob_prefer_block_offset, and
+ *                              48 for CPython on the drop-in); size_class.c
  *   OBMALLOC_STATS, OBMALLOC_STATS_FILE: see stats.c
  */
 #include <stdlib.h>
@@ -76,7 +78,9 @@ void _ob_options_init(void)
         _ob_options.quarantine_bytes = (size_t)v;
     if (parse_size(getenv("OBMALLOC_VALGRIND"), &v))
         _ob_options.valgrind = v != 0;
-    if (parse_size(getenv("OBMALLOC_BLOCK_OFFSET"), &v))
+    if (parse_size(getenv("OBMALLOC_BLOCK_OFFSET"), &v)) {
         _ob_options.block_offset = v > OB_MAX_BLOCK_OFFSET ? OB_MAX_BLOCK_OFFSET
                                                           : (size_t)v & ~(size_t)(OB_ALIGNMENT - 1);
+        _ob_options.block_offset_set = true;
+    }
 }

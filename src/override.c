@@ -92,11 +92,23 @@ static void note_mapping(const char *line)
     }
 }
 
-/* Called once from _ob_init, before obmalloc maps anything.  Reads
- * /proc/self/maps with plain system calls into a stack buffer: malloc
- * cannot be used here. */
+/* CPython sends its objects to malloc only under PYTHONMALLOC=malloc: then
+ * the blocks start where CPython's garbage collector walks them fastest
+ * (ob_prefer_block_offset; docs/DESIGN.md), unless OBMALLOC_BLOCK_OFFSET
+ * says otherwise.  Any other program keeps the default. */
+static void prefer_cpython_layout(void)
+{
+    const char *py = getenv("PYTHONMALLOC");
+    if (!_ob_options.block_offset_set && py != NULL && strcmp(py, "malloc") == 0)
+        _ob_options.block_offset = OB_CPYTHON_BLOCK_OFFSET;
+}
+
+/* Called once from _ob_init, after the options and before obmalloc maps
+ * anything or builds its size classes.  Reads /proc/self/maps with plain
+ * system calls into a stack buffer: malloc cannot be used here. */
 void _ob_override_init(void)
 {
+    prefer_cpython_layout();
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return;

@@ -24,6 +24,8 @@
 
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
+    if (OB_UNLIKELY(!atomic_load_explicit(&_ob_classes_fixed, memory_order_relaxed)))
+        atomic_store_explicit(&_ob_classes_fixed, 1, memory_order_relaxed);
     const ob_class_info_t *info = &_ob_classes[cls];
     pool->free = NULL;
     pool->used = 0;

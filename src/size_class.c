@@ -26,6 +26,8 @@
  * small class has an aligned twin (pool class OB_CLASSES + c) with the
  * same block size and no offset, for requests aligned beyond 16 bytes.
  */
+#include <errno.h>
+
 #include "internal.h"
 
 #define OB_MIN_BLOCKS 8
@@ -79,6 +81,8 @@ static void set_class(unsigned c, size_t bs, size_t offset)
     _ob_classes[c].capacity = (uint16_t)((pages * OB_PAGE_SIZE - offset) / bs);
 }
 
+_Atomic int _ob_classes_fixed;
+
 /* After the options: the small classes' offset is one of them. */
 void _ob_size_classes_init(void)
 {
@@ -88,4 +92,18 @@ void _ob_size_classes_init(void)
         if (c < OB_SMALL_CLASSES)
             set_class(OB_CLASSES + c, bs, 0);
     }
+}
+
+int ob_prefer_block_offset(size_t bytes)
+{
+    if (bytes % OB_ALIGNMENT != 0 || bytes > OB_MAX_BLOCK_OFFSET)
+        return EINVAL;
+    ob_ensure_init();
+    if (_ob_options.block_offset_set || bytes == _ob_options.block_offset)
+        return 0; /* the environment wins; or nothing changes */
+    if (atomic_load_explicit(&_ob_classes_fixed, memory_order_relaxed))
+        return EBUSY; /* pools exist with the present table */
+    _ob_options.block_offset = bytes;
+    _ob_size_classes_init();
+    return 0;
 }

@@ -61,6 +61,20 @@ static void test_family(void)
     free(p);
     CHECK(dlsym(RTLD_DEFAULT, "__libc_malloc") != NULL);
 
+    /* The block offset: 48 for CPython's objects (PYTHONMALLOC=malloc),
+     * else 0, unless OBMALLOC_BLOCK_OFFSET says: 64-byte blocks start that
+     * far into a cache line. */
+    if (!ob_test_diverted()) {
+        const char *py = getenv("PYTHONMALLOC"), *env = getenv("OBMALLOC_BLOCK_OFFSET");
+        unsigned expect = env ? (unsigned)atoi(env) % 64
+                              : (py && strcmp(py, "malloc") == 0 ? 48 : 0);
+        for (int i = 0; i < 100; i++) {
+            void *q = malloc(64);
+            CHECK_EQ((uintptr_t)q % 64, expect);
+            free(q);
+        }
+    }
+
     /* malloc(0) and realloc. */
     void *a = malloc(0), *b = malloc(0);
     CHECK(a && b && a != b);
