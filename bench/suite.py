@@ -181,8 +181,9 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=LIB[,VAR=VALUE...]",
                     help="also run another build of a malloc library (LD_PRELOAD), e.g. "
                          "obmalloc built with different options, with environment "
-                         "variables set (OBMALLOC_* options); LIB 'obpython' runs obpython "
-                         "(Python workloads only); repeatable")
+                         "variables set (OBMALLOC_* options); LIB 'obpython', or the path "
+                         "of another obpython build, runs that obpython (Python workloads "
+                         "only); repeatable")
     args = ap.parse_args()
     runs = args.runs or (1 if args.quick else 5)
     all_wl = workloads(args.threads, args.quick)
@@ -192,13 +193,13 @@ def main():
             sys.exit("suite: unknown workload %s (have: %s)" % (w, ", ".join(all_wl)))
     wanted = args.allocators.split(",")
     allocs = allocators(wanted)
-    obpython_variants = {}  # name -> environment additions
+    obpython_variants = {}  # name -> (obpython binary, environment additions)
     for v in args.variant:
         name, _, spec = v.partition("=")
         lib, *settings = spec.split(",")
         env = dict(x.split("=", 1) for x in settings if "=" in x)
-        if lib == "obpython" and name:
-            obpython_variants[name] = env
+        if name and (lib == "obpython" or os.path.basename(lib).startswith("obpython")):
+            obpython_variants[name] = (OBPYTHON if lib == "obpython" else os.path.abspath(lib), env)
         elif not name or not os.path.exists(lib) or len(env) != len(settings):
             sys.exit("suite: --variant wants NAME=LIB[,VAR=VALUE...] with an existing LIB: %s" % v)
         else:
@@ -236,9 +237,10 @@ def main():
                 if a in ("pymalloc", "obpython") or a in obpython_variants:
                     if kind != "py":
                         continue
-                    env = dict(base_env, **obpython_variants.get(a, {}))
+                    binary, extra = obpython_variants.get(a, (OBPYTHON, {}))
+                    env = dict(base_env, **extra)
                     if a != "pymalloc":
-                        run_argv = [OBPYTHON] + argv[1:]
+                        run_argv = [binary] + argv[1:]
                 else:
                     env = dict(base_env, **allocs[a])
                     if kind == "py":

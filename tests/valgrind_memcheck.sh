@@ -33,6 +33,10 @@ check libc "$out/libc"
 # The blocks were obmalloc's, not valgrind's own malloc's.
 expect "$out/libc" "alloc'd\$"
 expect "$out/libc" "(in .*libobmalloc"
+# The same with CPython's layout, small blocks 48 bytes into their pools.
+LD_PRELOAD=$lib PYTHONMALLOC=malloc valgrind --soname-synonyms=somalloc=nouserintercepts \
+  --leak-check=full "$libc" > "$out/offset" 2>&1
+check offset "$out/offset"
 rm -rf "$out"
-[ $fail = 0 ] && echo "valgrind_memcheck: memcheck found all four bugs, through ob_* and the drop-in"
+[ $fail = 0 ] && echo "valgrind_memcheck: memcheck found all four bugs, through ob_* and the drop-in (block offsets 0 and 48)"
 exit $fail
