@@ -162,8 +162,9 @@ struct ob_heap;
  */
 enum {
     OB_POOL_KEEP_EMPTY = 1, /* the current pool of its class: stays when empty */
-    OB_POOL_ZEROED = 2,     /* uncarved memory is zero, and a single-block
-                               pool's block was never freed (calloc)       */
+    OB_POOL_ZEROED = 2,     /* uncarved memory is zero, and so is a single-
+                               block pool's block, carved once and gone
+                               with its pool when freed (calloc)           */
 };
 
 typedef struct ob_pool {

@@ -130,6 +130,30 @@ static void test_pool_states(void)
     ob_free(v[cap]);
 }
 
+/* A single-block pool (48 KiB and up) goes back to its arena as soon as its
+ * block is freed, whether it is its class's current pool or full; calloc
+ * then clears the dirty pages it reuses. */
+static void test_single_block_pools(void)
+{
+    enum { SIZE = 100000 };
+    CHECK_EQ(_ob_classes[ob_size_class(SIZE)].capacity, 1);
+    char *p = ob_malloc(SIZE);
+    ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE); /* current, not yet seen full */
+    memset(p, 0xAB, SIZE);
+    ob_free(p);
+    CHECK_EQ(ob_pool_state(pool), OB_POOL_FREE);
+    char *q = ob_calloc(1, SIZE);
+    for (size_t i = 0; i < SIZE; i++)
+        CHECK(q[i] == 0);
+    ob_pool_t *full = ob_pool_of(ob_arena_of(q), q);
+    char *r = ob_malloc(SIZE); /* the refill finds q's pool full */
+    CHECK_EQ(ob_pool_state(full), OB_POOL_FULL);
+    ob_free(q);
+    CHECK_EQ(ob_pool_state(full), OB_POOL_FREE);
+    ob_free(r);
+}
+
 /* ---- the notification handshake ----------------------------------------- */
 
 static void *free_block(void *p)
@@ -216,6 +240,7 @@ int main(void)
     test_map();
     test_encoding();
     test_pool_states();
+    test_single_block_pools();
     test_remote_notify();
     printf("internals: all checks passed\n");
     return 0;
