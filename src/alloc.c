@@ -161,6 +161,22 @@ static void *move_block(void *p, size_t old_usable, size_t size)
     return q;
 }
 
+/* A block alone in its pool (48 KiB and up), growing, by the thread that
+ * owns it: into the free pages after it, if there are enough, with no
+ * copy (as glibc's realloc at the top of its heap). */
+static bool grow_in_place(ob_arena_t *a, ob_pool_t *pool, void *p, size_t size)
+{
+    ob_heap_t *heap = ob_heap_own();
+    if (atomic_load_explicit(&a->heap, memory_order_relaxed) != heap)
+        return false;
+    int state = ob_pool_state(pool);
+    if ((state != OB_POOL_ACTIVE && state != OB_POOL_FULL) || pool->used != 1 ||
+        (char *)p != ob_pool_blocks(pool))
+        return false; /* not a live block's start: move_block's free reports it */
+    unsigned cls = (unsigned)ob_size_class(size);
+    return _ob_classes[cls].capacity == 1 && _ob_heap_grow_in_place(heap, pool, cls);
+}
+
 void *ob_realloc(void *p, size_t size)
 {
     if (ob_diverted())
@@ -217,6 +233,9 @@ void *ob_realloc(void *p, size_t size)
         if (roomy <= OB_MAX_CLASS_SIZE && size < 2 * usable)
             size = roomy;
     }
+    if (size > usable && pool->capacity == 1 && size <= OB_MAX_CLASS_SIZE &&
+        grow_in_place(a, pool, p, size))
+        return p;
     return move_block(p, usable, size);
 }
 

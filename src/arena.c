@@ -229,24 +229,41 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
 
 /* ---- spans ------------------------------------------------------------ */
 
+/* Pages [i + from, i + n) join the pool that starts at page i. */
+static void claim_pages(ob_heap_t *heap, ob_arena_t *a, size_t i, size_t from, size_t n)
+{
+    ob_bitmap_set(a->used_map, i + from, n - from);
+    ob_bitmap_set(a->dirty_map, i + from, n - from);
+    ob_bitmap_clear(a->recent_map, i + from, n - from);
+    a->nfree -= (uint32_t)(n - from);
+    if (heap != NULL)
+        rebucket(heap, a);
+    a->pages[i].npages = (uint8_t)n;
+    for (size_t j = from > 1 ? from : 1; j < n; j++) {
+        ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
+        a->pages[i + j].to_head = (uint16_t)(j * sizeof(ob_pool_t));
+    }
+}
+
 static ob_pool_t *take_span(ob_heap_t *heap, ob_arena_t *a, size_t i,
                             size_t n, bool *zeroed)
 {
     *zeroed = !ob_bitmap_any(a->dirty_map, i, n);
-    ob_bitmap_set(a->used_map, i, n);
-    ob_bitmap_set(a->dirty_map, i, n);
-    ob_bitmap_clear(a->recent_map, i, n);
-    a->nfree -= (uint32_t)n;
-    if (heap != NULL)
-        rebucket(heap, a);
-    ob_pool_t *pool = &a->pages[i];
-    pool->npages = (uint8_t)n;
-    pool->to_head = 0;
-    for (size_t j = 1; j < n; j++) {
-        ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
-        a->pages[i + j].to_head = (uint16_t)(j * sizeof(ob_pool_t));
-    }
-    return pool;
+    claim_pages(heap, a, i, 0, n);
+    a->pages[i].to_head = 0;
+    return &a->pages[i];
+}
+
+/* The pages right after a pool join it, if they are free (realloc's
+ * growth in place).  False if they are not. */
+bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages)
+{
+    ob_arena_t *a = ob_arena_of_pool(pool);
+    size_t i = (size_t)(pool - a->pages), n = pool->npages;
+    if (i + npages > OB_ARENA_PAGES || ob_bitmap_any(a->used_map, i + n, npages - n))
+        return false;
+    claim_pages(heap, a, i, n, npages);
+    return true;
 }
 
 static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,

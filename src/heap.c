@@ -241,6 +241,33 @@ oom:
     return NULL;
 }
 
+/* realloc: the block of a single-block pool this heap owns grows into the
+ * free pages after it, becoming a block of the (single-block) class cls.
+ * For the statistics the old block is freed and the new one allocated.
+ * False if the pages are taken. */
+bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
+{
+    const ob_class_info_t *info = &_ob_classes[cls];
+    ob_assert(pool->capacity == 1 && pool->used == 1 && info->capacity == 1);
+    if (!_ob_arena_grow_span(heap, pool, info->pages))
+        return false;
+    /* Off its old class's list: its only block is in use, so it is FULL
+     * (a remote free of that block is handed to us, as for any full pool). */
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE) {
+        if (!_ob_pool_try_mark_full(pool))
+            _ob_fatal("corrupted remote free list", ob_pool_blocks(pool),
+                      "a single-block pool whose block is in use has remote frees (a double free?)");
+        list_remove(heap, pool);
+    }
+    ob_stat_add(&heap->stats.frees[pool->size_class], 1);
+    pool->block_size = info->block_size;
+    pool->divisor = ob_divisor_for(info->block_size);
+    pool->size_class = (uint8_t)cls;
+    ob_pool_set_state(pool, OB_POOL_FULL);
+    ob_stat_add(&heap->stats.mallocs[cls], 1);
+    return true;
+}
+
 /* ---- frees that change a pool's state (called by free.c) --------------- */
 
 static void release_pool(ob_heap_t *heap, ob_pool_t *pool)

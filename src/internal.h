@@ -36,6 +36,7 @@ OB_HIDDEN ob_heap_t *_ob_heap_init_thread(void);
 OB_HIDDEN void *_ob_heap_refill(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size,
                                          size_t align);
+OB_HIDDEN bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
 OB_HIDDEN void _ob_heap_drain_delayed(ob_heap_t *heap);
 OB_HIDDEN void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_heap_collect(ob_heap_t *heap, bool force);
@@ -62,6 +63,7 @@ OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);
 OB_HIDDEN ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
                                           size_t align_pages, bool *zeroed);
 OB_HIDDEN void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool);
+OB_HIDDEN bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages);
 OB_HIDDEN void _ob_arena_purge(ob_heap_t *heap, bool all);
 OB_HIDDEN void _ob_arena_release_empty(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_abandon_all(ob_heap_t *heap);

@@ -154,6 +154,73 @@ static void test_single_block_pools(void)
     ob_free(r);
 }
 
+/* realloc grows a block alone in its pool into the free pages after it,
+ * without moving it, exactly when those pages are free and the caller owns
+ * the pool; otherwise it moves the block.  Contents, usable sizes, the
+ * statistics and the heap check follow. */
+static bool room_after(const void *p, size_t size)
+{
+    ob_arena_t *a = ob_arena_of(p);
+    ob_pool_t *pool = ob_pool_of(a, p);
+    size_t i = (size_t)(pool - a->pages);
+    /* realloc asks for a quarter more than a block that grows by less than
+     * double (alloc.c) */
+    if (size < 2 * pool->block_size && size + size / 4 <= OB_MAX_CLASS_SIZE)
+        size += size / 4;
+    const ob_class_info_t *to = &_ob_classes[ob_size_class(size)];
+    size_t pages = to->pages;
+    return pool->capacity == 1 && to->capacity == 1 && i + pages <= OB_ARENA_PAGES &&
+           !ob_bitmap_any(a->used_map, i + pool->npages, pages - pool->npages);
+}
+
+static void *realloc_elsewhere(void *p)
+{
+    return ob_realloc(p, 300000);
+}
+
+static void test_grow_in_place(void)
+{
+    ob_collect(1);
+    size_t size = 50000, in_place = 0;
+    unsigned char *p = ob_malloc(size);
+    fill_pattern(p, size, 1);
+    while (size * 3 / 2 <= OB_MAX_CLASS_SIZE) {
+        size_t next = size * 3 / 2;
+        bool room = room_after(p, next);
+        unsigned char *q = ob_realloc(p, next);
+        CHECK((q == p) == room);
+        in_place += q == p;
+        CHECK(check_pattern(q, size, 1));
+        CHECK(ob_usable_size(q) >= next);
+        fill_pattern(q, next, 1);
+        p = q;
+        size = next;
+    }
+    CHECK(in_place > 0);
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    CHECK_EQ(ob_stats_get(&s), 0);
+    CHECK_EQ(s.classes[ob_size_class(ob_usable_size(p))].blocks_in_use, 1);
+    /* Pages taken after it: it moves. */
+    ob_free(p);
+    p = ob_malloc(60000);
+    void *blocker = ob_malloc(60000);
+    bool room = room_after(p, 200000);
+    unsigned char *q = ob_realloc(p, 200000);
+    CHECK((q == p) == room);
+    ob_free(q);
+    ob_free(blocker);
+    /* Another thread's block: it moves, whatever the room. */
+    p = ob_malloc(60000);
+    pthread_t t;
+    void *moved;
+    pthread_create(&t, NULL, realloc_elsewhere, p);
+    pthread_join(t, &moved);
+    CHECK(moved != p);
+    ob_free(moved);
+    struct ob_heap_check_result r;
+    CHECK_EQ(ob_heap_check(&r), 0);
+}
+
 /* ---- the notification handshake ----------------------------------------- */
 
 static void *free_block(void *p)
@@ -241,6 +308,7 @@ int main(void)
     test_encoding();
     test_pool_states();
     test_single_block_pools();
+    test_grow_in_place();
     test_remote_notify();
     printf("internals: all checks passed\n");
     return 0;
