@@ -70,11 +70,15 @@ if command -v valgrind >/dev/null 2>&1; then
     echo "Instructions per malloc/free pair (callgrind, pairs mode, including ~13 of loop):"
     echo
   } >> "$md"
-  for n in $names; do
+  for n in $names obmalloc-dropin; do
     count() {
       f=$(mktemp)
       if [ "$n" = obmalloc ]; then
         OBMALLOC_VALGRIND=0 valgrind --tool=callgrind --callgrind-out-file="$f" "$BIN" ob pairs "$1" >/dev/null 2>&1
+      elif [ "$n" = obmalloc-dropin ]; then
+        # malloc and free through the C library's names (issue 11's measure)
+        OBMALLOC_VALGRIND=0 LD_PRELOAD=build/libobmalloc.so valgrind --tool=callgrind \
+          --callgrind-out-file="$f" "$BIN" sys pairs "$1" >/dev/null 2>&1
       else
         lib=$(echo "$peers" | tr ' ' '\n' | grep "^$n:" | cut -d: -f2)
         LD_PRELOAD=$lib valgrind --tool=callgrind --callgrind-out-file="$f" \
