@@ -170,7 +170,7 @@ static bool grow_in_place(ob_arena_t *a, ob_pool_t *pool, void *p, size_t size)
     if (atomic_load_explicit(&a->heap, memory_order_relaxed) != heap)
         return false;
     int state = ob_pool_state(pool);
-    if ((state != OB_POOL_ACTIVE && state != OB_POOL_FULL) || pool->used != 1 ||
+    if ((state != OB_POOL_ACTIVE && state != OB_POOL_FULL) || ob_pool_used(pool) != 1 ||
         (char *)p != ob_pool_blocks(pool))
         return false; /* not a live block's start: move_block's free reports it */
     unsigned cls = (unsigned)ob_size_class(size);

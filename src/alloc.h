@@ -54,9 +54,10 @@ OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
     ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     ob_block_set_next(b, pool->free);
     pool->free = b;
-    /* An ACTIVE pool's last live block came back: the current pool stays
-     * (heap.c), any other goes back to its arena. */
-    if (OB_UNLIKELY(--pool->used == 0) && !(pool->flags & OB_POOL_KEEP_EMPTY))
+    /* An ACTIVE pool's last live block came back and it goes back to its
+     * arena (the current pool, which stays, never counts down to 0: see
+     * OB_USED_KEEP). */
+    if (OB_UNLIKELY(--pool->used == 0))
         _ob_pool_emptied(heap, pool);
 }
 

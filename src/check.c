@@ -94,8 +94,8 @@ static void check_pool(ob_pool_t *pool, void *ctx)
         }
     }
     c->r->free_blocks_checked += length;
-    if (pool->used + length != carved)
-        problem(c, start, "pool at page %zu: %u used + %zu free != %zu carved", index, pool->used,
+    if (ob_pool_used(pool) + length != carved)
+        problem(c, start, "pool at page %zu: %u used + %zu free != %zu carved", index, ob_pool_used(pool),
                 length, carved);
     /* Debug mode: the guards of live blocks, the fill of freed ones. */
     for (size_t k = 0; _ob_debug_on && k < carved && k < 1024; k++) {

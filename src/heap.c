@@ -42,18 +42,19 @@ static ob_heap_t *free_heaps; /* recycled structures      */
 
 /* The head of a class's list is its current pool.  When it empties it
  * stays (so that a malloc/free loop on one class does not take and give
- * back pages each time), which the fast free learns from KEEP_EMPTY
- * rather than by comparing with heap->current.  A single-block pool (48
- * KiB and up) does not stay: see free_local_slow. */
+ * back pages each time), which the fast free learns from the top bit of
+ * its `used` (OB_USED_KEEP), without comparing with heap->current: its
+ * --used never reaches 0.  A single-block pool (48 KiB and up) does not
+ * stay: see free_local_slow. */
 static void set_current(ob_heap_t *heap, unsigned cls, ob_pool_t *pool)
 {
     ob_pool_t *old = heap->current[cls];
     if (old != &_ob_empty_pool)
-        old->flags &= (uint8_t)~OB_POOL_KEEP_EMPTY;
+        old->used &= (uint16_t)~OB_USED_KEEP;
     if (pool == NULL)
         pool = &_ob_empty_pool;
     else if (pool->capacity > 1)
-        pool->flags |= OB_POOL_KEEP_EMPTY;
+        pool->used |= OB_USED_KEEP;
     heap->current[cls] = pool;
 }
 
@@ -248,7 +249,7 @@ oom:
 bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
 {
     const ob_class_info_t *info = &_ob_classes[cls];
-    ob_assert(pool->capacity == 1 && pool->used == 1 && info->capacity == 1);
+    ob_assert(pool->capacity == 1 && ob_pool_used(pool) == 1 && info->capacity == 1);
     if (!_ob_arena_grow_span(heap, pool, info->pages))
         return false;
     /* Off its old class's list: its only block is in use, so it is FULL
@@ -287,7 +288,7 @@ static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
         return;
     }
     if (pool->state == OB_POOL_FULL) {
-        if (pool->used > 0) {
+        if (ob_pool_used(pool) > 0) {
             ob_pool_set_state(pool, OB_POOL_ACTIVE);
             list_push_back(heap, pool);
             return;
@@ -308,7 +309,7 @@ static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
 }
 
 /* The fast path freed the last live block of an ACTIVE pool that does not
- * KEEP_EMPTY: one that is not current, or a single-block one. */
+ * stay (OB_USED_KEEP): one that is not current, or a single-block one. */
 void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
 {
     free_local_slow(heap, pool);
@@ -320,7 +321,7 @@ static void free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
     ob_block_set_next(b, pool->free);
     pool->free = b;
     pool->used--;
-    if (pool->state != OB_POOL_ACTIVE || pool->used == 0)
+    if (pool->state != OB_POOL_ACTIVE || ob_pool_used(pool) == 0)
         free_local_slow(heap, pool);
 }
 
@@ -355,7 +356,7 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
         while (pool != NULL) {
             ob_pool_t *next = pool->next;
             _ob_pool_collect_remote(pool);
-            if (pool->used == 0)
+            if (ob_pool_used(pool) == 0)
                 release_pool(heap, pool);
             pool = next;
         }
@@ -374,8 +375,9 @@ static void adopt_pool(ob_pool_t *pool, void *ctx)
 {
     ob_heap_t *heap = ctx;
     pool->next = pool->prev = NULL;
+    pool->used &= (uint16_t)~OB_USED_KEEP; /* current in another heap, maybe */
     _ob_pool_collect_remote(pool);
-    if (pool->used == 0) {
+    if (ob_pool_used(pool) == 0) {
         _ob_arena_release_pages(pool);
         return;
     }
@@ -392,7 +394,7 @@ static void renotify_dedicated(ob_pool_t *pool, void *ctx)
     if (pool->state == OB_POOL_DEDICATED && !_ob_pool_try_mark_full(pool)) {
         /* A remote free came in after adopt_pool looked: it was the block. */
         _ob_pool_collect_remote(pool);
-        if (pool->used == 0)
+        if (ob_pool_used(pool) == 0)
             _ob_arena_release_pages(pool);
     }
 }
@@ -423,6 +425,7 @@ static void collect_for_exit(ob_pool_t *pool, void *ctx)
     (void)ctx;
     _ob_pool_collect_remote(pool);
     pool->next = pool->prev = NULL;
+    pool->used &= (uint16_t)~OB_USED_KEEP; /* no heap's current pool now */
     if (pool->used == 0)
         _ob_arena_release_pages(pool);
 }

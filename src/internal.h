@@ -303,6 +303,12 @@ OB_INLINE size_t ob_offset_in_pool(const ob_pool_t *pool, const void *p)
     return (uint32_t)((uint32_t)(uintptr_t)p - pool->first_lo);
 }
 
+/* Blocks handed out and not freed locally (without the current-pool bit). */
+OB_INLINE unsigned ob_pool_used(const ob_pool_t *pool)
+{
+    return pool->used & (OB_USED_KEEP - 1);
+}
+
 OB_INLINE uint32_t ob_pool_capacity_end(const ob_pool_t *pool)
 {
     return (uint32_t)pool->capacity * pool->block_size;

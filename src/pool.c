@@ -36,7 +36,7 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
     pool->divisor = ob_divisor_for(info->block_size);
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
     pool->size_class = (uint8_t)cls;
-    pool->flags = zeroed ? OB_POOL_ZEROED : 0; /* KEEP_EMPTY once current */
+    pool->flags = zeroed ? OB_POOL_ZEROED : 0;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, 0, memory_order_relaxed);
 }
@@ -86,7 +86,7 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
     for (ob_block_t *next; (next = ob_block_next(tail)) != NULL; tail = next) {
         /* A cycle or a foreign link means a block was freed twice or
          * written after free: stop before walking off into the weeds. */
-        if (OB_UNLIKELY(n >= pool->used ||
+        if (OB_UNLIKELY(n >= ob_pool_used(pool) ||
                         (((uintptr_t)next ^ (uintptr_t)head) >> OB_ARENA_SHIFT) != 0 ||
                         !ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, next), carved)))
             _ob_fatal("corrupted remote free list (double free or write after free?)",

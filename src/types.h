@@ -150,19 +150,22 @@ struct ob_heap;
  * Invariants (owner's view, for an ACTIVE, FULL or DEDICATED pool):
  *   first_lo mod 2^22 == page index * OB_PAGE_SIZE + block_offset
  *   carved <= capacity, block_offset + capacity * block_size <= npages * PAGE
- *   used + length(free) == carved      (remote-pending blocks count as used)
+ *   ob_pool_used(pool) + length(free) == carved
+ *                                      (remote-pending blocks count as used)
  *   state == ACTIVE <=> the pool is on heap->pools[size_class]
  *   free_bound == (state == ACTIVE ? carved * step : 0): the owner's fast
  *     free needs no state test, as every product fails in another state
  *   FULL      => free == NULL && carved == capacity
- *   used == 0 => the pool holds no live block and may be released
- *   OB_POOL_KEEP_EMPTY set <=> pool == heap->current[size_class] && capacity > 1
+ *   ob_pool_used(pool) == 0 => the pool holds no live block and may be
+ *     released
+ *   used & OB_USED_KEEP <=> pool == heap->current[size_class] && capacity > 1:
+ *     the current pool stays when it empties, so the fast free's --used
+ *     reaches 0 only for a pool that goes back to its arena
  * For every page i of a pool starting at page h:
  *   pages[i].to_head == (i - h) * sizeof(ob_pool_t).
  */
 enum {
-    OB_POOL_KEEP_EMPTY = 1, /* the current pool of its class: stays when empty */
-    OB_POOL_ZEROED = 2,     /* uncarved memory is zero, and so is a single-
+    OB_POOL_ZEROED = 1,     /* uncarved memory is zero, and so is a single-
                                block pool's block, carved once and gone
                                with its pool when freed (calloc)           */
 };
@@ -172,7 +175,8 @@ typedef struct ob_pool {
     uint32_t free_bound;   /* carved * step while ACTIVE, else 0 (above)   */
     uint32_t block_size;   /* bytes per block                              */
     uint32_t first_lo;     /* the first block's address, low 32 bits       */
-    uint16_t used;         /* blocks handed out and not yet freed locally  */
+    uint16_t used;         /* blocks handed out and not yet freed locally,
+                              | OB_USED_KEEP (ob_pool_used)                */
     uint16_t carved;       /* blocks carved so far (owner only)            */
     uint64_t divisor;      /* floor(2^64 / block_size) + 1                 */
     uint16_t capacity;     /* blocks the pool can hold                     */
@@ -181,12 +185,16 @@ typedef struct ob_pool {
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
-    uint8_t flags;         /* OB_POOL_KEEP_EMPTY, OB_POOL_ZEROED           */
+    uint8_t flags;         /* OB_POOL_ZEROED                               */
     struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
     _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
 } ob_pool_t;
 
 _Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
+
+/* The top bit of pool->used: the pool is its class's current pool (see
+ * the invariants above).  Pools hold at most 1024 blocks. */
+#define OB_USED_KEEP 0x8000u
 
 /* ---- arenas ----------------------------------------------------------- */
 

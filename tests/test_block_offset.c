@@ -14,16 +14,6 @@
 
 static size_t offset; /* the offset in force */
 
-static void check_sound(void)
-{
-    struct ob_heap_check_result r;
-    if (ob_heap_check(&r) != 0) {
-        fprintf(stderr, "ob_heap_check: %zu problems; first at %p: %s\n", r.problems,
-                r.first_address, r.first_problem);
-        CHECK(0);
-    }
-}
-
 /* Before anything is allocated, the program may choose its layout; the
  * environment wins; afterwards the choice is fixed. */
 static void test_prefer(void)
@@ -80,7 +70,7 @@ static void test_geometry(void)
         }
         ob_free(v);
     }
-    check_sound();
+    check_heap_sound();
 }
 
 /* Every alignment from 16 to 4096, at sizes across the small classes and
@@ -113,10 +103,10 @@ static void test_aligned(void)
         many[i] = ob_aligned_alloc(align, (size_t)(i * 37 % 500) + 1);
         CHECK((uintptr_t)many[i] % align == 0);
     }
-    check_sound();
+    check_heap_sound();
     for (int i = 0; i < N; i++)
         ob_free(many[i]);
-    check_sound();
+    check_heap_sound();
 }
 
 /* Frees from another thread go through the remote list, whose collection
@@ -141,10 +131,10 @@ static void test_remote(void)
     pthread_join(t, NULL);
     for (int i = 0; i < N; i++) /* reuses what came back */
         v[i] = ob_malloc((size_t)(i % 32 + 1) * 16);
-    check_sound();
+    check_heap_sound();
     for (int i = 0; i < N; i++)
         ob_free(v[i]);
-    check_sound();
+    check_heap_sound();
 }
 
 /* The offset's bytes are counted as alignment loss, and the breakdown adds

@@ -113,7 +113,7 @@ static void test_pool_states(void)
         v[i] = ob_malloc(1000);
     ob_arena_t *a = ob_arena_of(v[0]);
     ob_pool_t *pool = ob_pool_of(a, v[0]);
-    CHECK_EQ(pool->used, cap);
+    CHECK_EQ(ob_pool_used(pool), cap);
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE); /* full, not yet known */
     v[cap] = ob_malloc(1000);                     /* refill finds it full */
     CHECK_EQ(ob_pool_state(pool), OB_POOL_FULL);
@@ -121,7 +121,7 @@ static void test_pool_states(void)
     CHECK(ob_heap_get()->current[cls] != pool);
     ob_free(v[3]);                                /* room again: back on the list */
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
-    CHECK_EQ(pool->used, cap - 1);
+    CHECK_EQ(ob_pool_used(pool), cap - 1);
     for (unsigned i = 0; i < cap; i++)
         if (i != 3)
             ob_free(v[i]);
@@ -252,9 +252,9 @@ static void test_remote_notify(void)
     /* The owner takes both back when it next runs dry. */
     _ob_heap_drain_delayed(heap);
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);
-    CHECK_EQ(pool->used, cap - 1); /* v[1] still counts until collected */
+    CHECK_EQ(ob_pool_used(pool), cap - 1); /* v[1] still counts until collected */
     CHECK_EQ(_ob_pool_collect_remote(pool), 1);
-    CHECK_EQ(pool->used, cap - 2);
+    CHECK_EQ(ob_pool_used(pool), cap - 2);
     for (unsigned i = 2; i <= cap; i++)
         ob_free(v[i]);
 }
