@@ -88,7 +88,7 @@ if command -v valgrind >/dev/null 2>&1; then
       rm -f "$f"
     }
     a=$(count 100000); b=$(count 200000)
-    echo "- $n: $(( (b - a) / 100000 ))" >> "$md"
+    echo "- $n: $(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.1f", (b - a) / 100000}')" >> "$md"
   done
 fi
 cat "$md"
