@@ -56,7 +56,11 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     }
     unsigned cls = pool->size_class; /* read before the block is gone */
     _ob_free_remote(a, pool, b);
-    if (!heap->initialized) {
+    /* A thread that frees other threads' blocks counts them in a heap of
+     * its own (consumers in a producer/consumer program may never
+     * allocate): counting in the shared heapless totals would take three
+     * atomic operations on contended lines per free. */
+    if (OB_UNLIKELY(!heap->initialized) && (heap = _ob_heap_init_thread()) == NULL) {
         _ob_stats_heapless_free(cls, aligned);
         return;
     }

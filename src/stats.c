@@ -4,8 +4,9 @@
  * Counting costs the fast paths one load-add-store each: every heap counts
  * the blocks it hands out and the blocks its thread frees, per class, in
  * its own counters (no atomic instruction, no shared cache line).  A heap
- * that exits adds its counters to `retired`; a thread that frees before it
- * ever allocated counts into `heapless` with atomics (a slow path anyway).
+ * that exits adds its counters to `retired`.  A thread that frees before
+ * it ever allocated gets a heap for its counters (free.c); only if that
+ * fails does it count into `heapless`, with atomics.
  * Blocks in use per class = all mallocs - all frees.
  *
  * The memory side comes from walking every arena (owned, abandoned, spare)
