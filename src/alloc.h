@@ -40,8 +40,13 @@ OB_INLINE void *malloc_fast(size_t size)
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
             return pop_block(heap, pool, cls);
-    } else if (OB_LIKELY(size - 1 < OB_MAX_CLASS_SIZE)) {
-        size_t cls = ob_size_class_large(size);
+    } else if (OB_LIKELY(size - 1 < OB_MEDIUM_TABLE_MAX)) {
+        size_t cls = _ob_medium_classes[(size - 1) >> 4];
+        ob_pool_t *pool = heap->current[cls];
+        if (OB_LIKELY(pool->free != NULL))
+            return pop_block(heap, pool, cls);
+    } else if (size - 1 < OB_MAX_CLASS_SIZE) {
+        size_t cls = ob_size_class_computed(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
             return pop_block(heap, pool, cls);

@@ -176,18 +176,28 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
     maybe_tick(heap);
     bool drained = false;
     for (;;) {
-        ob_pool_t *pool = heap->pools[cls].head;
-        while (pool != NULL) {
+        ob_pool_t *pool;
+        while ((pool = heap->pools[cls].head) != NULL) {
             if (pool->free != NULL || _ob_pool_collect_remote(pool) ||
                 _ob_pool_extend(pool))
                 goto pop;
-            /* Nothing left here: off the list until a block comes back. */
+            /* Nothing left here.  The first time, to the back of the list:
+             * its blocks, freed meanwhile, stay on the fast free path, and
+             * when malloc comes round again some are usually back.  The
+             * second time (or if it is alone) off the list until a block
+             * comes back: taking a pool off and putting it back costs two
+             * slow paths and an atomic operation. */
+            if (!(pool->flags & OB_POOL_DRY) && pool->next != NULL) {
+                pool->flags |= OB_POOL_DRY;
+                list_remove(heap, pool);
+                list_push_back(heap, pool);
+                continue;
+            }
             if (!_ob_pool_try_mark_full(pool))
                 continue; /* a remote free landed meanwhile */
-            ob_pool_t *next = pool->next;
+            pool->flags &= (uint8_t)~OB_POOL_DRY;
             list_remove(heap, pool);
             ob_pool_set_state(pool, OB_POOL_FULL);
-            pool = next;
         }
         if (!drained &&
             atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) {
@@ -200,6 +210,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         continue;
     pop:;
         ob_assert(pool == heap->pools[cls].head);
+        pool->flags &= (uint8_t)~OB_POOL_DRY;
         ob_stat_add(&heap->stats.mallocs[cls], 1);
         _ob_stats_flush_class(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;

@@ -49,13 +49,25 @@ static unsigned class_pages(size_t block_size)
     if (block_size <= OB_SMALL_MAX)
         return 1;
     unsigned min_pages = (unsigned)((block_size + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE);
+    unsigned most = 0;
+    size_t most_blocks = 0;
     for (unsigned pages = min_pages; pages <= 16; pages++) {
         size_t bytes = pages * OB_PAGE_SIZE;
         size_t blocks = bytes / block_size;
         size_t waste = bytes - blocks * block_size;
-        if (blocks >= OB_MIN_BLOCKS && waste * 32 <= bytes)
+        if (waste * 32 > bytes)
+            continue;
+        if (blocks >= OB_MIN_BLOCKS)
             return pages;
+        if (blocks > most_blocks) {
+            most = pages;
+            most_blocks = blocks;
+        }
     }
+    /* OB_MIN_BLOCKS do not fit in 16 pages: the span that holds the most
+     * blocks (at most 1/32 lost), if it holds at least 8. */
+    if (most_blocks >= 8)
+        return most;
     /* Few blocks fit however we slice it: take the span (up to 16 pages,
      * or the minimum) that wastes the smallest fraction. */
     unsigned best = min_pages;
@@ -82,6 +94,7 @@ static void set_class(unsigned c, size_t bs, size_t offset)
 }
 
 _Atomic int _ob_classes_fixed;
+uint8_t _ob_medium_classes[OB_MEDIUM_TABLE_MAX / OB_ALIGNMENT];
 
 /* After the options: the small classes' offset is one of them. */
 void _ob_size_classes_init(void)
@@ -92,6 +105,8 @@ void _ob_size_classes_init(void)
         if (c < OB_SMALL_CLASSES)
             set_class(OB_CLASSES + c, bs, 0);
     }
+    for (size_t i = OB_SMALL_CLASSES; i < OB_MEDIUM_TABLE_MAX / OB_ALIGNMENT; i++)
+        _ob_medium_classes[i] = (uint8_t)ob_size_class_computed((i + 1) * OB_ALIGNMENT);
 }
 
 int ob_prefer_block_offset(size_t bytes)

@@ -65,19 +65,31 @@ static void raise_peak(unsigned cls, uint64_t value)
     }
 }
 
-void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls)
+/* Adds the heap's change in class cls since its last flush to the
+ * process-wide estimate, if it is at least `min_delta` either way. */
+static void flush_class(ob_heap_t *heap, unsigned cls, int64_t min_delta)
 {
     ob_heap_stats_t *s = &heap->stats;
     uint64_t net = __atomic_load_n(&s->mallocs[cls], __ATOMIC_RELAXED) -
                    __atomic_load_n(&s->frees[cls], __ATOMIC_RELAXED);
     int64_t delta = (int64_t)(net - s->flushed[cls]);
-    if (delta == 0)
+    if (delta < min_delta && delta > -min_delta)
         return;
     s->flushed[cls] = net;
     unsigned c = ob_class_public(cls);
     int64_t now = atomic_fetch_add_explicit(&live_estimate[c], delta, memory_order_relaxed) + delta;
     if (now > 0)
         raise_peak(c, (uint64_t)now);
+}
+
+/* At every refill: a heap whose count in the class moved by fewer than
+ * OB_PEAK_STEP blocks since its last flush skips the two atomic operations
+ * on lines all threads share (a steady churn, as larson's, refills often
+ * without changing much), so a sampled peak may lag by that much per heap. */
+#define OB_PEAK_STEP 16
+void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls)
+{
+    flush_class(heap, cls, OB_PEAK_STEP);
 }
 
 /* A heap's counters are by pool class; these, by size class. */
@@ -96,7 +108,7 @@ static void add_counters(counters_t *to, const ob_heap_stats_t *s)
 void _ob_stats_heap_exit(ob_heap_t *heap)
 {
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
-        _ob_stats_flush_class(heap, c);
+        flush_class(heap, c, 1);
     add_counters(&retired, &heap->stats);
     threads_seen++;
 }

@@ -168,6 +168,8 @@ enum {
     OB_POOL_ZEROED = 1,     /* uncarved memory is zero, and so is a single-
                                block pool's block, carved once and gone
                                with its pool when freed (calloc)           */
+    OB_POOL_DRY = 2,        /* malloc found it with nothing to hand out and
+                               sent it to the back of its list (heap.c)    */
 };
 
 typedef struct ob_pool {
@@ -185,7 +187,7 @@ typedef struct ob_pool {
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
-    uint8_t flags;         /* OB_POOL_ZEROED                               */
+    uint8_t flags;         /* OB_POOL_ZEROED, OB_POOL_DRY                  */
     struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
     _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
 } ob_pool_t;

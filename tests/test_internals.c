@@ -130,6 +130,45 @@ static void test_pool_states(void)
     ob_free(v[cap]);
 }
 
+/* A pool that runs dry while another on its list has room goes to the back
+ * of the list, still ACTIVE (frees to it stay on the fast path); only the
+ * second time, or when it is alone, does it leave the list as FULL. */
+static void test_dry_pools(void)
+{
+    ob_collect(1);
+    unsigned cls = (unsigned)ob_size_class(3000);
+    unsigned cap = _ob_classes[cls].capacity;
+    enum { MAX = 64 };
+    CHECK(2 * cap + 2 < MAX);
+    void *v[MAX];
+    unsigned n = 0;
+    for (unsigned i = 0; i <= cap; i++) /* the last one: the first pool, alone, goes FULL */
+        v[n++] = ob_malloc(3000);
+    ob_pool_t *first = ob_pool_of(ob_arena_of(v[0]), v[0]);
+    ob_pool_t *second = ob_pool_of(ob_arena_of(v[cap]), v[cap]);
+    CHECK(first != second);
+    CHECK_EQ(ob_pool_state(first), OB_POOL_FULL);
+    ob_free(v[0]); /* room again: to the back of the list */
+    v[0] = NULL;
+    CHECK_EQ(ob_pool_state(first), OB_POOL_ACTIVE);
+    while (ob_pool_used(second) < cap) /* fill the second pool */
+        v[n++] = ob_malloc(3000);
+    void *p = ob_malloc(3000); /* the second runs dry: to the back, and the first serves */
+    CHECK(ob_pool_of(ob_arena_of(p), p) == first);
+    CHECK_EQ(ob_pool_state(second), OB_POOL_ACTIVE);
+    CHECK(second->flags & OB_POOL_DRY);
+    void *q = ob_malloc(3000); /* both dry: both leave the list */
+    CHECK_EQ(ob_pool_state(second), OB_POOL_FULL);
+    CHECK_EQ(ob_pool_state(first), OB_POOL_FULL);
+    CHECK(ob_pool_of(ob_arena_of(q), q) != first && ob_pool_of(ob_arena_of(q), q) != second);
+    ob_free(p);
+    ob_free(q);
+    for (unsigned i = 0; i < n; i++)
+        ob_free(v[i]);
+    struct ob_heap_check_result r;
+    CHECK_EQ(ob_heap_check(&r), 0);
+}
+
 /* A single-block pool (48 KiB and up) goes back to its arena as soon as its
  * block is freed, whether it is its class's current pool or full; calloc
  * then clears the dirty pages it reuses. */
@@ -309,6 +348,7 @@ int main(void)
     test_pool_states();
     test_single_block_pools();
     test_grow_in_place();
+    test_dry_pools();
     test_remote_notify();
     printf("internals: all checks passed\n");
     return 0;
