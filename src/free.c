@@ -3,9 +3,8 @@
  *  - NULL, huge blocks and pointers that are not ours (_ob_free_slow);
  *  - a free by the owner that changes the pool's state, checked first
  *    (_ob_free_checked);
- *  - a free by another thread (_ob_free_remote): a lock-free push onto the
- *    pool's remote list, or, if the owner asked to be notified because
- *    the pool was full, onto the owner heap's delayed list.
+ *  - a free by another thread: into the thread's outbox, from which it
+ *    goes back to its pool's owner in batches (remote.c).
  */
 #include <string.h>
 
@@ -54,13 +53,14 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
         _ob_free_block_local(heap, pool, b);
         return;
     }
+    /* Another thread's block: into this thread's outbox (remote.c).  A
+     * thread that frees other threads' blocks has a heap of its own for
+     * that (consumers in a producer/consumer program may never allocate):
+     * counting in the shared heapless totals took three atomic operations
+     * on contended lines per free. */
     unsigned cls = pool->size_class; /* read before the block is gone */
-    _ob_free_remote(a, pool, b);
-    /* A thread that frees other threads' blocks counts them in a heap of
-     * its own (consumers in a producer/consumer program may never
-     * allocate): counting in the shared heapless totals would take three
-     * atomic operations on contended lines per free. */
     if (OB_UNLIKELY(!heap->initialized) && (heap = _ob_heap_init_thread()) == NULL) {
+        _ob_remote_push(a, pool, b);
         _ob_stats_heapless_free(cls, aligned);
         return;
     }
@@ -69,41 +69,10 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     else
         ob_stat_add(&heap->stats.frees[cls], 1);
     ob_stat_add(&heap->stats.cross_thread_frees, 1);
-}
-
-void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
-{
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
-    for (;;) {
-        if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFY) {
-            /* The pool is full and its owner waits for news: hand the block
-             * to the owner heap directly.  While NOTIFYING is set the owner
-             * cannot let go of the pool, so a->heap stays valid. */
-            if (!atomic_compare_exchange_weak_explicit(
-                    &pool->remote, &old,
-                    (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFYING,
-                    memory_order_acquire, memory_order_relaxed))
-                continue;
-            ob_heap_t *owner = atomic_load_explicit(&a->heap, memory_order_acquire);
-            uintptr_t head = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
-            do {
-                ob_block_set_next(b, (ob_block_t *)head);
-            } while (!atomic_compare_exchange_weak_explicit(
-                &owner->delayed, &head, (uintptr_t)b, memory_order_release,
-                memory_order_relaxed));
-            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
-            while (!atomic_compare_exchange_weak_explicit(
-                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
-                memory_order_release, memory_order_relaxed)) {
-            }
-            return;
-        }
-        ob_block_set_next(b, (ob_block_t *)(old & ~(uintptr_t)OB_REMOTE_STATE));
-        if (atomic_compare_exchange_weak_explicit(
-                &pool->remote, &old, (uintptr_t)b | (old & OB_REMOTE_STATE),
-                memory_order_release, memory_order_relaxed))
-            return;
-    }
+    if (aligned)
+        _ob_remote_push(a, pool, b); /* alone in its pool: nothing to gather */
+    else
+        _ob_remote_free(heap, pool, b);
 }
 
 /* Not in an arena the calling thread's cache says it owns: another

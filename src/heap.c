@@ -142,15 +142,21 @@ ob_heap_t *_ob_heap_init_thread(void)
 
 /* ---- the malloc slow path --------------------------------------------- */
 
-static void maybe_tick(ob_heap_t *heap)
+/* A purge tick, if one is due (the callers ration their looks at the
+ * clock). */
+void _ob_heap_tick_if_due(ob_heap_t *heap)
 {
-    if (++heap->slow_events % OB_TICK_EVERY)
-        return;
     uint64_t now = _ob_os_now_ms();
     if (now < heap->next_tick_ms)
         return;
     heap->next_tick_ms = now + _ob_options.purge_delay_ms;
     _ob_heap_collect(heap, false);
+}
+
+static void maybe_tick(ob_heap_t *heap)
+{
+    if (++heap->slow_events % OB_TICK_EVERY == 0)
+        _ob_heap_tick_if_due(heap);
 }
 
 static ob_pool_t *new_pool(ob_heap_t *heap, unsigned cls)
@@ -361,6 +367,7 @@ void _ob_heap_drain_delayed(ob_heap_t *heap)
  * everything now (ob_heap_collect, thread exit). */
 void _ob_heap_collect(ob_heap_t *heap, bool force)
 {
+    _ob_remote_flush(heap); /* batches for other heaps go now */
     _ob_heap_drain_delayed(heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
         ob_pool_t *pool = heap->pools[c].head;
@@ -446,6 +453,7 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
 {
     if (heap == NULL || !heap->initialized)
         return;
+    _ob_remote_flush(heap); /* other heaps' blocks it was gathering */
     ob_arena_t *list = _ob_arena_detach_all(heap);
     /* 1. No remote freer may still be heading for heap->delayed... */
     for (ob_arena_t *a = list; a != NULL; a = a->next)

@@ -40,6 +40,7 @@ OB_HIDDEN bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned
 OB_HIDDEN void _ob_heap_drain_delayed(ob_heap_t *heap);
 OB_HIDDEN void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_heap_collect(ob_heap_t *heap, bool force);
+OB_HIDDEN void _ob_heap_tick_if_due(ob_heap_t *heap);
 OB_HIDDEN void _ob_heap_thread_exit(ob_heap_t *heap);
 OB_HIDDEN bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a);
 OB_HIDDEN void _ob_heap_after_fork_child(void);
@@ -54,6 +55,12 @@ extern OB_HIDDEN _Atomic int _ob_classes_fixed;
 
 OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
 OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
+
+/* ---- the cross-thread protocol (remote.c) ----------------------------- */
+
+OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
+OB_HIDDEN void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
+OB_HIDDEN void _ob_remote_flush(ob_heap_t *heap);
 OB_HIDDEN uint32_t _ob_pool_collect_remote(ob_pool_t *pool);
 OB_HIDDEN bool _ob_pool_try_mark_full(ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);
@@ -108,7 +115,6 @@ OB_HIDDEN void _ob_huge_cache_trim(uint64_t now_ms, bool all);
 OB_HIDDEN void _ob_free_slow(void *p, uintptr_t entry);
 OB_HIDDEN void _ob_free_unowned(ob_heap_t *heap, void *p);
 OB_HIDDEN void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p);
-OB_HIDDEN void _ob_free_remote(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool,
                                     ob_block_t *b);
 OB_HIDDEN size_t _ob_usable_size_slow(const void *p, uintptr_t entry);
@@ -255,6 +261,16 @@ OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
 OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
 {
     b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret : 0);
+}
+
+/* The parts of pool->remote (remote.c). */
+OB_INLINE ob_block_t *ob_remote_list(uintptr_t remote)
+{
+    return (ob_block_t *)(remote & OB_REMOTE_BLOCKS);
+}
+OB_INLINE uint32_t ob_remote_count(uintptr_t remote)
+{
+    return (uint32_t)(remote >> OB_REMOTE_COUNT_SHIFT);
 }
 
 /* ---- pools: geometry and the validation of freed pointers -------------- */

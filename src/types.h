@@ -117,12 +117,15 @@ enum ob_pool_state {
     OB_POOL_DEDICATED,  /* one over-aligned block; off every list         */
 };
 
-/* pool->remote: a list of blocks freed by other threads (16-aligned, so the
- * low bits are free) plus the notification state in the low two bits. */
+/* pool->remote: a list of blocks freed by other threads (16-aligned, below
+ * 2^48, as every address obmalloc maps), the notification state in its low
+ * two bits and the list's length in its top 16 (remote.c). */
 #define OB_REMOTE_NONE 0u      /* plain remote frees                      */
 #define OB_REMOTE_NOTIFY 1u    /* owner wants the next remote free        */
 #define OB_REMOTE_NOTIFYING 2u /* a freer is handing a block to the owner */
 #define OB_REMOTE_STATE 3u
+#define OB_REMOTE_COUNT_SHIFT 48
+#define OB_REMOTE_BLOCKS (((uintptr_t)1 << OB_REMOTE_COUNT_SHIFT) - 1 - OB_REMOTE_STATE)
 
 struct ob_heap;
 
@@ -264,6 +267,15 @@ typedef struct ob_heap_stats {
 #define OB_STATS_COUNTERS 1
 #endif
 
+/* Blocks of another heap's pool on their way back to it (remote.c). */
+#define OB_OUTBOX_SLOTS 16 /* pools a thread gathers frees for at once */
+#define OB_BATCH_MAX 32    /* blocks handed back with one atomic operation */
+typedef struct ob_outbox {
+    ob_pool_t *pool;         /* NULL: an empty slot                       */
+    ob_block_t *head, *tail; /* linked from head to tail                  */
+    uint32_t count;          /* 1..OB_BATCH_MAX                           */
+} ob_outbox_t;
+
 typedef struct ob_heap {
     /* current[c]: the pool malloc takes class c blocks from (the head of
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
@@ -281,8 +293,11 @@ typedef struct ob_heap {
     uint64_t bucket_nonempty[OB_BUCKET_WORDS];
     size_t narenas;
     ob_heap_stats_t stats;
+    ob_outbox_t outbox[OB_OUTBOX_SLOTS]; /* this thread's frees of other
+                                            heaps' blocks (remote.c)     */
     uint64_t next_tick_ms;
     uint32_t slow_events;
+    uint32_t remote_frees;
     bool initialized;
     bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */

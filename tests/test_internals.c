@@ -287,7 +287,8 @@ static void test_remote_notify(void)
     /* The next ones go to the pool's own remote list. */
     pthread_create(&t, NULL, free_block, v[1]);
     pthread_join(t, NULL);
-    CHECK_EQ(atomic_load(&pool->remote), (uintptr_t)v[1]);
+    CHECK(ob_remote_list(atomic_load(&pool->remote)) == v[1]);
+    CHECK_EQ(ob_remote_count(atomic_load(&pool->remote)), 1);
     /* The owner takes both back when it next runs dry. */
     _ob_heap_drain_delayed(heap);
     CHECK_EQ(ob_pool_state(pool), OB_POOL_ACTIVE);

@@ -1,0 +1,223 @@
+/*
+ * The cross-thread protocol: how a block freed by a thread that does not
+ * own its pool gets back to the pool's owner.
+ *
+ * Batches.  The freeing thread does not push each block onto its pool
+ * as it comes: it gathers the blocks of one pool into a batch in its own
+ * heap's outbox (a small direct-mapped table keyed by pool), linking them
+ * through their first words while they are still in its cache, and hands
+ * the whole batch over with one atomic operation when it holds
+ * OB_BATCH_MAX blocks, when another pool needs the slot, at its purge
+ * ticks (every OBMALLOC_PURGE_DELAY ms while it frees or allocates, and
+ * ob_collect) and when it exits.  One compare-and-swap per batch instead
+ * of one per block is what keeps the pool descriptor's cache line, which
+ * the owner writes on every malloc and free, from bouncing between cores
+ * (snmalloc's message passing, per pool).
+ *
+ * The remote word holds, besides the list and the notification state, the
+ * list's length (in its top 16 bits: addresses are below 2^48), which each
+ * push adds to.  So the owner, whose free list is empty when it collects
+ * (malloc's slow path), takes the whole list with one exchange and makes
+ * it its free list as it is, without reading a single block: walking it
+ * to count was a chain of cache misses on lines other cores had written,
+ * a quarter of mstress's time.  Links are checked as malloc pops them
+ * (alloc.h), as for any free list; a length beyond what the pool has
+ * handed out is reported.  Only the rarer collections into a non-empty
+ * free list (purge ticks, adoption, thread exit) walk to find the tail.
+ *
+ *   pool->remote:  [count | head | state]   head -> ... -> NULL
+ *
+ * Notification.  A FULL pool is on none of its owner's lists, so the owner
+ * asks to be told (state NOTIFY, set when it takes the pool off its list):
+ * the first batch that arrives goes to the owner heap's `delayed` list
+ * instead (a plain list of blocks), under state NOTIFYING, which the owner
+ * waits out before it lets go of the pool; the owner's slow path drains
+ * `delayed` and puts the pool back on its list.
+ *
+ * Invariants:
+ *   every block in an outbox, a remote list or a delayed list counts in
+ *   its pool's `used` (so its pool, and its arena, stay);
+ *   ob_remote_count(pool->remote) == the length of the remote list
+ *     <= ob_pool_used(pool);
+ *   an outbox slot holds blocks of one pool, 1..OB_BATCH_MAX of them, or
+ *   none (pool == NULL);
+ *   blocks are counted as freed (statistics) when the program frees them,
+ *   not when they reach their pool.
+ */
+#include "internal.h"
+
+#define OB_REMOTE_TICK_EVERY 64 /* remote frees between looks at the clock */
+
+/* The owner asked to be notified: hand the chain to its heap's delayed
+ * list.  While NOTIFYING is set the owner cannot let go of the pool, so
+ * a->heap stays valid. */
+static void hand_to_owner(ob_arena_t *a, ob_block_t *head, ob_block_t *tail)
+{
+    ob_heap_t *owner = atomic_load_explicit(&a->heap, memory_order_acquire);
+    uintptr_t old = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
+    do {
+        ob_block_set_next(tail, (ob_block_t *)old);
+    } while (!atomic_compare_exchange_weak_explicit(
+        &owner->delayed, &old, (uintptr_t)head, memory_order_release,
+        memory_order_relaxed));
+}
+
+/* Pushes the batch head..tail (count blocks of pool, linked from head to
+ * tail; tail's link is set here) onto the pool's remote list. */
+static void push_batch(ob_arena_t *a, ob_pool_t *pool, ob_block_t *head,
+                       ob_block_t *tail, uint32_t count)
+{
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    for (;;) {
+        if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFY) {
+            if (!atomic_compare_exchange_weak_explicit(
+                    &pool->remote, &old,
+                    (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFYING,
+                    memory_order_acquire, memory_order_relaxed))
+                continue;
+            hand_to_owner(a, head, tail);
+            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+            while (!atomic_compare_exchange_weak_explicit(
+                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
+                memory_order_release, memory_order_relaxed)) {
+            }
+            return;
+        }
+        ob_block_set_next(tail, ob_remote_list(old));
+        uintptr_t counted = (uintptr_t)(ob_remote_count(old) + count) << OB_REMOTE_COUNT_SHIFT;
+        if (atomic_compare_exchange_weak_explicit(
+                &pool->remote, &old, counted | (uintptr_t)head | (old & OB_REMOTE_STATE),
+                memory_order_release, memory_order_relaxed))
+            return;
+    }
+}
+
+void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
+{
+    push_batch(a, pool, b, b, 1);
+}
+
+static void flush_slot(ob_outbox_t *o)
+{
+    ob_pool_t *pool = o->pool;
+    o->pool = NULL;
+    push_batch(ob_arena_of_pool(pool), pool, o->head, o->tail, o->count);
+}
+
+void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    ob_outbox_t *o = &heap->outbox[((uintptr_t)pool >> 6) & (OB_OUTBOX_SLOTS - 1)];
+    if (o->pool == pool) {
+        if (OB_UNLIKELY(b == o->head))
+            _ob_fatal("double free", b, "the block was freed twice by this thread, "
+                                        "and is waiting to go back to the thread that owns it");
+        ob_block_set_next(b, o->head);
+        o->head = b;
+        if (++o->count == OB_BATCH_MAX)
+            flush_slot(o);
+    } else {
+        if (o->pool != NULL)
+            flush_slot(o);
+        o->pool = pool;
+        o->head = o->tail = b;
+        o->count = 1;
+    }
+    if (OB_UNLIKELY(++heap->remote_frees % OB_REMOTE_TICK_EVERY == 0))
+        _ob_heap_tick_if_due(heap); /* a thread that only frees flushes too */
+}
+
+void _ob_remote_flush(ob_heap_t *heap)
+{
+    for (size_t i = 0; i < OB_OUTBOX_SLOTS; i++)
+        if (heap->outbox[i].pool != NULL)
+            flush_slot(&heap->outbox[i]);
+}
+
+/* Takes the blocks other threads freed into this pool onto its free list.
+ * Returns how many. */
+uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
+{
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    if (ob_remote_list(old) == NULL)
+        return 0;
+    while (!atomic_compare_exchange_weak_explicit(
+        &pool->remote, &old, old & OB_REMOTE_STATE, memory_order_acquire,
+        memory_order_relaxed)) {
+    }
+    ob_block_t *head = ob_remote_list(old);
+    uint32_t n = ob_remote_count(old);
+    /* A list longer than the pool has blocks out, or one that does not
+     * start at a block of the pool, means a block was freed twice or
+     * written after free. */
+    if (OB_UNLIKELY(n == 0 || n > ob_pool_used(pool) ||
+                    (((uintptr_t)head ^ (uintptr_t)pool) >> OB_ARENA_SHIFT) != 0 ||
+                    !ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, head),
+                                             ob_pool_carved(pool))))
+        _ob_fatal("corrupted remote free list (double free or write after free?)",
+                  head, "the blocks other threads freed into a pool do not fit it");
+    if (pool->free != NULL) {
+        /* Into a non-empty free list (purge ticks, adoption, exit): walk
+         * to the tail, no further than the count says. */
+        ob_block_t *tail = head;
+        for (uint32_t k = 1; k < n; k++) {
+            tail = ob_block_next(tail);
+            if (OB_UNLIKELY(((uintptr_t)tail ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
+                _ob_fatal("corrupted remote free list (double free or write after free?)",
+                          tail, "a block freed by another thread links outside its arena");
+        }
+        ob_block_set_next(tail, pool->free);
+    }
+    pool->free = head;
+    pool->used = (uint16_t)(pool->used - n);
+    pool->flags &= (uint8_t)~OB_POOL_ZEROED; /* these blocks were used */
+    return n;
+}
+
+/* The pool has nothing left to hand out: ask remote freers to notify us.
+ * Fails (returns false) if remote blocks arrived meanwhile. */
+bool _ob_pool_try_mark_full(ob_pool_t *pool)
+{
+    unsigned spins = 0;
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    for (;;) {
+        if (ob_remote_list(old) != NULL)
+            return false;
+        uintptr_t state = old & OB_REMOTE_STATE;
+        if (state == OB_REMOTE_NOTIFY)
+            return true;
+        if (state == OB_REMOTE_NOTIFYING) {
+            /* A notification for an earlier full spell is still landing;
+             * it finishes in a few instructions. */
+            ob_spin_wait(&spins);
+            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(&pool->remote, &old,
+                                                  OB_REMOTE_NOTIFY,
+                                                  memory_order_acq_rel,
+                                                  memory_order_relaxed))
+            return true;
+    }
+}
+
+/* Before a heap lets go of a pool: no remote freer may be on its way to
+ * the heap's delayed list once this returns. */
+void _ob_pool_stop_notify(ob_pool_t *pool)
+{
+    unsigned spins = 0;
+    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    for (;;) {
+        uintptr_t state = old & OB_REMOTE_STATE;
+        if (state == OB_REMOTE_NONE)
+            return;
+        if (state == OB_REMOTE_NOTIFYING) {
+            ob_spin_wait(&spins);
+            old = atomic_load_explicit(&pool->remote, memory_order_acquire);
+            continue;
+        }
+        if (atomic_compare_exchange_weak_explicit(
+                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
+                memory_order_acq_rel, memory_order_acquire))
+            return;
+    }
+}
