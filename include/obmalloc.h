@@ -186,6 +186,9 @@ struct ob_stats {
     size_t bytes_alignment;        /* arena header pages beyond the header itself,
                                       block offsets (ob_prefer_block_offset)     */
     struct ob_class_stats classes[OB_STATS_CLASSES];
+    /* (after the classes, for callers built before it) of the
+     * cross-thread frees, blocks the freeing thread handed out again */
+    uint64_t cross_thread_reused;
 };
 
 OB_EXPORT int ob_stats_get(struct ob_stats *stats);

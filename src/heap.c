@@ -43,19 +43,29 @@ static ob_heap_t *free_heaps; /* recycled structures      */
 /* The head of a class's list is its current pool.  When it empties it
  * stays (so that a malloc/free loop on one class does not take and give
  * back pages each time), which the fast free learns from the top bit of
- * its `used` (OB_USED_KEEP), without comparing with heap->current: its
+ * its `used` (OB_USED_KEEP), without comparing with the list head: its
  * --used never reaches 0.  A single-block pool (48 KiB and up) does not
- * stay: see free_local_slow. */
-static void set_current(ob_heap_t *heap, unsigned cls, ob_pool_t *pool)
+ * stay: see free_local_slow.
+ *
+ * current[cls], what the fast path pops from, is the head too, except
+ * while the heap holds other heaps' blocks of the class to hand out again
+ * (remote.c): then it is the empty pool, so that malloc takes the slow
+ * path, which hands those out first. */
+void _ob_heap_set_current(ob_heap_t *heap, unsigned cls)
 {
-    ob_pool_t *old = heap->current[cls];
-    if (old != &_ob_empty_pool)
-        old->used &= (uint16_t)~OB_USED_KEEP;
-    if (pool == NULL)
-        pool = &_ob_empty_pool;
-    else if (pool->capacity > 1)
-        pool->used |= OB_USED_KEEP;
-    heap->current[cls] = pool;
+    ob_pool_t *head = heap->pools[cls].head;
+    if (head == NULL || (cls < OB_CLASSES && heap->reuse[cls] != NULL))
+        head = &_ob_empty_pool;
+    heap->current[cls] = head;
+}
+
+/* The list's head changed: the mark goes with it. */
+static void head_changed(ob_heap_t *heap, unsigned cls)
+{
+    ob_pool_t *head = heap->pools[cls].head;
+    if (head != NULL && head->capacity > 1)
+        head->used |= OB_USED_KEEP;
+    _ob_heap_set_current(heap, cls);
 }
 
 static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
@@ -63,12 +73,14 @@ static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
     ob_pool_list_t *list = &heap->pools[pool->size_class];
     pool->prev = NULL;
     pool->next = list->head;
-    if (list->head)
+    if (list->head) {
+        list->head->used &= (uint16_t)~OB_USED_KEEP;
         list->head->prev = pool;
-    else
+    } else {
         list->tail = pool;
+    }
     list->head = pool;
-    set_current(heap, pool->size_class, pool);
+    head_changed(heap, pool->size_class);
 }
 
 /* Behind the others: by the time malloc reaches it, more of its blocks
@@ -83,12 +95,13 @@ static void list_push_back(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->head = pool;
     list->tail = pool;
-    set_current(heap, pool->size_class, list->head);
+    head_changed(heap, pool->size_class);
 }
 
 static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
 {
     ob_pool_list_t *list = &heap->pools[pool->size_class];
+    pool->used &= (uint16_t)~OB_USED_KEEP;
     if (pool->prev)
         pool->prev->next = pool->next;
     else
@@ -98,7 +111,7 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
     else
         list->tail = pool->prev;
     pool->next = pool->prev = NULL;
-    set_current(heap, pool->size_class, list->head);
+    head_changed(heap, pool->size_class);
 }
 
 /* ---- creating heaps --------------------------------------------------- */
@@ -179,6 +192,8 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         if (heap == NULL)
             goto oom;
     }
+    if (cls < OB_CLASSES && heap->reuse[cls] != NULL)
+        return _ob_reuse_pop(heap, cls); /* other heaps' blocks, still warm */
     maybe_tick(heap);
     bool drained = false;
     for (;;) {

@@ -61,6 +61,8 @@ OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
 OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_flush(ob_heap_t *heap);
+OB_HIDDEN void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls);
+OB_HIDDEN void _ob_heap_set_current(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN uint32_t _ob_pool_collect_remote(ob_pool_t *pool);
 OB_HIDDEN bool _ob_pool_try_mark_full(ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);

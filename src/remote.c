@@ -97,6 +97,8 @@ void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b)
     push_batch(a, pool, b, b, 1);
 }
 
+/* ---- batches ---------------------------------------------------------- */
+
 static void flush_slot(ob_outbox_t *o)
 {
     ob_pool_t *pool = o->pool;
@@ -104,7 +106,7 @@ static void flush_slot(ob_outbox_t *o)
     push_batch(ob_arena_of_pool(pool), pool, o->head, o->tail, o->count);
 }
 
-void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+static void outbox_add(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
     ob_outbox_t *o = &heap->outbox[((uintptr_t)pool >> 6) & (OB_OUTBOX_SLOTS - 1)];
     if (o->pool == pool) {
@@ -115,19 +117,152 @@ void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
         o->head = b;
         if (++o->count == OB_BATCH_MAX)
             flush_slot(o);
-    } else {
-        if (o->pool != NULL)
-            flush_slot(o);
-        o->pool = pool;
-        o->head = o->tail = b;
-        o->count = 1;
+        return;
     }
-    if (OB_UNLIKELY(++heap->remote_frees % OB_REMOTE_TICK_EVERY == 0))
-        _ob_heap_tick_if_due(heap); /* a thread that only frees flushes too */
+    if (o->pool != NULL)
+        flush_slot(o);
+    o->pool = pool;
+    o->head = o->tail = b;
+    o->count = 1;
 }
 
+/* ---- reuse by the freeing thread -------------------------------------- */
+
+/* A link read from a block on a reuse stack: the block must be a block of
+ * a live pool of the class (a write after free turns links into noise). */
+static ob_block_t *checked_link(const ob_block_t *b, unsigned cls)
+{
+    ob_block_t *next = ob_block_next(b);
+    if (next == NULL)
+        return NULL;
+    uintptr_t entry = ob_map_lookup(next);
+    if (OB_LIKELY(ob_map_is_arena(entry, next))) {
+        ob_pool_t *pool = ob_pool_of(ob_arena_of(next), next);
+        int state = ob_pool_state(pool);
+        if (OB_LIKELY((state == OB_POOL_ACTIVE || state == OB_POOL_FULL) &&
+                      pool->size_class == cls &&
+                      ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, next),
+                                              ob_pool_capacity_end(pool))))
+            return next;
+    }
+    _ob_fatal("corrupted free list", b,
+              "a link between blocks this thread freed into other threads' pools "
+              "was overwritten (a write after free?)");
+}
+
+static void reuse_push(ob_heap_t *heap, unsigned cls, ob_block_t *b)
+{
+    ob_block_t *head = heap->reuse[cls];
+    if (OB_UNLIKELY(b == head))
+        _ob_fatal("double free", b, "the block was freed twice by this thread "
+                                    "(it was kept to be handed out again)");
+    ob_block_set_next(b, head);
+    heap->reuse[cls] = b;
+    heap->reuse_count[cls]++;
+    if (head == NULL)
+        heap->current[cls] = &_ob_empty_pool; /* malloc: the slow path first */
+}
+
+/* Where a block handed out from a reuse stack is remembered. */
+static uint32_t *filter_slot(ob_heap_t *heap, const ob_block_t *b)
+{
+    uintptr_t x = (uintptr_t)b >> 4;
+    return &heap->recently_reused[(x ^ (x >> 9) ^ (x >> 18)) & (OB_REUSE_FILTER - 1)];
+}
+
+/* malloc's slow path, for a class whose reuse stack is not empty. */
+void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
+{
+    ob_block_t *b = heap->reuse[cls];
+    *filter_slot(heap, b) = (uint32_t)((uintptr_t)b >> 4);
+    heap->reuse[cls] = checked_link(b, cls);
+    heap->reuse_count[cls]--;
+    if (heap->reuse[cls] == NULL)
+        _ob_heap_set_current(heap, cls);
+    ob_stat_add(&heap->stats.mallocs[cls], 1);
+    ob_stat_add(&heap->stats.reused, 1);
+    _ob_stats_flush_class(heap, cls); /* samples the peak */
+    return b;
+}
+
+/* Everything on the reuse stacks into the outbox. */
+static void reuse_flush(ob_heap_t *heap)
+{
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        ob_block_t *b = heap->reuse[c];
+        if (b == NULL)
+            continue;
+        heap->reuse[c] = NULL;
+        heap->reuse_count[c] = 0;
+        _ob_heap_set_current(heap, c);
+        while (b != NULL) {
+            ob_block_t *next = checked_link(b, c);
+            outbox_add(heap, ob_pool_of(ob_arena_of(b), b), b);
+            b = next;
+        }
+    }
+}
+
+/* Reuse pays where a thread frees mostly other threads' blocks and
+ * allocates as well: a block it just read to free it is in its cache,
+ * while the blocks of its own pools came back from other cores.  Where
+ * most frees are its own, reuse would turn blocks it goes on freeing into
+ * other heaps' blocks (each free of them a remote free), so it stays off.
+ * Decided every OB_REUSE_WINDOW remote frees from the thread's counters. */
+#define OB_REUSE_WINDOW 256
+
+static void decide_reuse(ob_heap_t *heap)
+{
+    uint64_t frees = 0, mallocs = 0;
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
+        frees += heap->stats.frees[c];
+        mallocs += heap->stats.mallocs[c];
+    }
+    uint64_t remote = OB_REUSE_WINDOW - heap->window_returns;
+    heap->window_returns = 0;
+    uint64_t window_frees = frees - heap->window_frees;
+    uint64_t window_mallocs = mallocs - heap->window_mallocs;
+    heap->window_frees = frees;
+    heap->window_mallocs = mallocs;
+    /* Without counters (OB_STATS_COUNTERS=0) both are 0: off. */
+    bool on = 2 * remote > window_frees && 4 * window_mallocs >= remote;
+    if (heap->reuse_on && !on)
+        reuse_flush(heap);
+    heap->reuse_on = on;
+}
+
+/* ---- the entry points ------------------------------------------------- */
+
+/* A free of block b of `pool`, which another heap owns. */
+void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    unsigned cls = pool->size_class;
+    uint32_t *seen = filter_slot(heap, b);
+    if (OB_UNLIKELY(*seen == (uint32_t)((uintptr_t)b >> 4))) {
+        /* This thread reused it and frees it again: it goes home, so that
+         * a block the thread keeps using does not stay another heap's
+         * (each of its frees a remote one).  Not a sign that the thread
+         * frees other threads' blocks, either. */
+        *seen = 0;
+        heap->window_returns++;
+        outbox_add(heap, pool, b);
+    } else if (heap->reuse_on && cls < OB_CLASSES &&
+               heap->reuse_count[cls] < _ob_classes[cls].reuse_max) {
+        reuse_push(heap, cls, b);
+    } else {
+        outbox_add(heap, pool, b);
+    }
+    if (OB_UNLIKELY(++heap->remote_frees % OB_REMOTE_TICK_EVERY == 0)) {
+        if (heap->remote_frees % OB_REUSE_WINDOW == 0)
+            decide_reuse(heap);
+        _ob_heap_tick_if_due(heap); /* a thread that only frees flushes too */
+    }
+}
+
+/* Sends everything on its way: the reuse stacks and the outbox. */
 void _ob_remote_flush(ob_heap_t *heap)
 {
+    reuse_flush(heap);
     for (size_t i = 0; i < OB_OUTBOX_SLOTS; i++)
         if (heap->outbox[i].pool != NULL)
             flush_slot(&heap->outbox[i]);

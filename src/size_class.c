@@ -91,6 +91,8 @@ static void set_class(unsigned c, size_t bs, size_t offset)
     _ob_classes[c].pages = (uint16_t)pages;
     _ob_classes[c].block_offset = (uint16_t)offset;
     _ob_classes[c].capacity = (uint16_t)((pages * OB_PAGE_SIZE - offset) / bs);
+    size_t reuse = OB_REUSE_BYTES / bs;
+    _ob_classes[c].reuse_max = (uint8_t)(reuse < OB_REUSE_MAX ? reuse : OB_REUSE_MAX);
 }
 
 _Atomic int _ob_classes_fixed;

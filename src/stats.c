@@ -40,7 +40,7 @@
 
 typedef struct counters {
     uint64_t mallocs[OB_CLASSES], frees[OB_CLASSES];
-    uint64_t cross_thread_frees, aligned_mallocs, aligned_frees;
+    uint64_t cross_thread_frees, reused, aligned_mallocs, aligned_frees;
 } counters_t;
 
 static counters_t retired;  /* heaps that exited; under _ob_heaps_lock */
@@ -100,6 +100,7 @@ static void add_counters(counters_t *to, const ob_heap_stats_t *s)
         to->frees[ob_class_public(c)] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
     }
     to->cross_thread_frees += __atomic_load_n(&s->cross_thread_frees, __ATOMIC_RELAXED);
+    to->reused += __atomic_load_n(&s->reused, __ATOMIC_RELAXED);
     to->aligned_mallocs += __atomic_load_n(&s->aligned_mallocs, __ATOMIC_RELAXED);
     to->aligned_frees += __atomic_load_n(&s->aligned_frees, __ATOMIC_RELAXED);
 }
@@ -198,6 +199,7 @@ static void sub_counters(counters_t *c, const counters_t *base)
         c->frees[i] -= base->frees[i];
     }
     c->cross_thread_frees -= base->cross_thread_frees;
+    c->reused -= base->reused;
     c->aligned_mallocs -= base->aligned_mallocs;
     c->aligned_frees -= base->aligned_frees;
 }
@@ -295,6 +297,7 @@ static void fill(struct ob_stats *s, bool resident)
     s->aligned_blocks = w->aligned_blocks;
     s->aligned_bytes = w->aligned_bytes;
     s->cross_thread_frees = since.cross_thread_frees;
+    s->cross_thread_reused = since.reused;
     _ob_lock(&_ob_heaps_lock);
     s->threads_seen = threads_seen + snap.threads_current;
     _ob_unlock(&_ob_heaps_lock);
@@ -375,9 +378,10 @@ void ob_stats_print(FILE *f)
     fprintf(f, "huge blocks: %zu live (%zu bytes), %llu allocated, %llu freed\n", s.huge_blocks,
             s.huge_bytes, (unsigned long long)s.huge_allocs, (unsigned long long)s.huge_frees);
     fprintf(f, "over-aligned blocks: %zu (%zu bytes)\n", s.aligned_blocks, s.aligned_bytes);
-    fprintf(f, "threads: %llu seen, %zu current; cross-thread frees: %llu\n",
+    fprintf(f, "threads: %llu seen, %zu current; cross-thread frees: %llu "
+               "(%llu handed out again by the freeing thread)\n",
             (unsigned long long)s.threads_seen, s.threads_current,
-            (unsigned long long)s.cross_thread_frees);
+            (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
     fprintf(f, "\nbytes mapped, broken down:\n");
     fprintf(f, "  %14zu  in allocated blocks\n", s.bytes_allocated_blocks);
     fprintf(f, "  %14zu  in free blocks\n", s.bytes_free_blocks);
@@ -413,9 +417,10 @@ void ob_stats_print_json(FILE *f)
             s.huge_blocks, s.huge_bytes, (unsigned long long)s.huge_allocs,
             (unsigned long long)s.huge_frees);
     fprintf(f, " \"aligned\": {\"blocks\": %zu, \"bytes\": %zu},\n", s.aligned_blocks, s.aligned_bytes);
-    fprintf(f, " \"threads\": {\"seen\": %llu, \"current\": %zu, \"cross_thread_frees\": %llu},\n",
+    fprintf(f, " \"threads\": {\"seen\": %llu, \"current\": %zu, \"cross_thread_frees\": %llu, "
+               "\"cross_thread_reused\": %llu},\n",
             (unsigned long long)s.threads_seen, s.threads_current,
-            (unsigned long long)s.cross_thread_frees);
+            (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
     fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "
                "\"unused_pools\": %zu, \"metadata\": %zu, \"quantization\": %zu, "
                "\"alignment\": %zu, \"mapped\": %zu}}\n",

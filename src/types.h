@@ -80,6 +80,8 @@ typedef struct ob_class_info {
     uint16_t capacity;     /* blocks per pool =
                               (pages*PAGE - block_offset) / block_size      */
     uint16_t block_offset; /* bytes from the pool's start to its first block */
+    uint8_t reuse_max;     /* other heaps' blocks of the class a heap keeps
+                              to hand out again (remote.c)                  */
 } ob_class_info_t;
 
 extern OB_HIDDEN ob_class_info_t _ob_classes[OB_POOL_CLASSES];
@@ -255,6 +257,8 @@ typedef struct ob_heap_stats {
     uint64_t frees[OB_POOL_CLASSES];   /* blocks this thread freed, any
                                           heap's                          */
     uint64_t cross_thread_frees;  /* of those, into another thread's pool  */
+    uint64_t reused;              /* blocks of other threads' pools this
+                                     thread freed and handed out again     */
     uint64_t aligned_mallocs;     /* blocks alone in over-aligned pages    */
     uint64_t aligned_frees;
     uint64_t flushed[OB_POOL_CLASSES]; /* mallocs - frees already added to the
@@ -270,6 +274,9 @@ typedef struct ob_heap_stats {
 /* Blocks of another heap's pool on their way back to it (remote.c). */
 #define OB_OUTBOX_SLOTS 16 /* pools a thread gathers frees for at once */
 #define OB_BATCH_MAX 32    /* blocks handed back with one atomic operation */
+#define OB_REUSE_BYTES (32 * 1024) /* per class, kept to hand out again */
+#define OB_REUSE_MAX 32            /* blocks, per class                 */
+#define OB_REUSE_FILTER 512        /* reused blocks remembered           */
 typedef struct ob_outbox {
     ob_pool_t *pool;         /* NULL: an empty slot                       */
     ob_block_t *head, *tail; /* linked from head to tail                  */
@@ -293,11 +300,20 @@ typedef struct ob_heap {
     uint64_t bucket_nonempty[OB_BUCKET_WORDS];
     size_t narenas;
     ob_heap_stats_t stats;
-    ob_outbox_t outbox[OB_OUTBOX_SLOTS]; /* this thread's frees of other
-                                            heaps' blocks (remote.c)     */
+    /* This thread's frees of other heaps' blocks (remote.c): kept to hand
+     * out again while the thread mostly frees other threads' blocks
+     * (reuse_on), else on their way back to their pools' owners. */
+    ob_block_t *reuse[OB_CLASSES];
+    uint8_t reuse_count[OB_CLASSES];
+    ob_outbox_t outbox[OB_OUTBOX_SLOTS];
+    uint32_t recently_reused[OB_REUSE_FILTER]; /* bits 4..35 of blocks handed
+                                                  out from `reuse` (remote.c) */
+    bool reuse_on;
+    uint32_t remote_frees;
+    uint32_t window_returns; /* remote frees of recently reused blocks */
+    uint64_t window_frees, window_mallocs; /* totals when reuse_on was decided */
     uint64_t next_tick_ms;
     uint32_t slow_events;
-    uint32_t remote_frees;
     bool initialized;
     bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
