@@ -266,10 +266,21 @@ bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages)
     return true;
 }
 
+/* Free pages that are still dirty first: they cost no page fault and no
+ * new resident memory, where a clean page costs both (and peak RSS grows
+ * with every clean page touched while dirty ones wait for a purge, which a
+ * thread that lives less than a purge delay never reaches).  Then any
+ * run. */
 static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
                             size_t align_pages, bool *zeroed)
 {
-    size_t i = ob_bitmap_find_run(a->used_map, npages, align_pages);
+    uint64_t busy_or_clean[OB_BITMAP_WORDS];
+    size_t i = OB_ARENA_PAGES;
+    for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
+        busy_or_clean[w] = a->used_map[w] | ~a->dirty_map[w];
+    i = ob_bitmap_find_run(busy_or_clean, npages, align_pages);
+    if (i >= OB_ARENA_PAGES)
+        i = ob_bitmap_find_run(a->used_map, npages, align_pages);
     if (i >= OB_ARENA_PAGES)
         return NULL;
     return take_span(heap, a, i, npages, zeroed);
@@ -336,21 +347,24 @@ void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool)
 
 /* Purge tick: free pages that stayed free for a whole tick go back to the
  * OS (with `all`, every free page does). */
+void _ob_arena_purge_one(ob_arena_t *a, bool all)
+{
+    uint64_t which[OB_BITMAP_WORDS];
+    for (size_t w = 0; w < OB_BITMAP_WORDS; w++) {
+        which[w] = a->dirty_map[w] & ~a->used_map[w];
+        if (!all)
+            which[w] &= ~a->recent_map[w];
+        a->recent_map[w] = 0;
+    }
+    purge_arena_pages(a, which);
+}
+
 void _ob_arena_purge(ob_heap_t *heap, bool all)
 {
     for (size_t b = next_bucket(heap, 1); b < OB_BUCKETS;
-         b = next_bucket(heap, b + 1)) {
-        for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
-            uint64_t which[OB_BITMAP_WORDS];
-            for (size_t w = 0; w < OB_BITMAP_WORDS; w++) {
-                which[w] = a->dirty_map[w] & ~a->used_map[w];
-                if (!all)
-                    which[w] &= ~a->recent_map[w];
-                a->recent_map[w] = 0;
-            }
-            purge_arena_pages(a, which);
-        }
-    }
+         b = next_bucket(heap, b + 1))
+        for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next)
+            _ob_arena_purge_one(a, all);
 }
 
 /* Releases every arena of the heap that holds no pool. */

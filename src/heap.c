@@ -483,11 +483,15 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
         pool->free = b;
         pool->used--;
     }
-    /* 3. Give back what is empty; leave the rest for another thread. */
+    /* 3. Give back what is empty, pools and pages (a thread that lives
+     * less than a purge delay never reaches a purge tick, and nobody ticks
+     * for an abandoned arena: with threads that come and go, every page of
+     * their arenas ended up resident); leave the rest for another thread. */
     while (list != NULL) {
         ob_arena_t *a = list;
         list = a->next;
         _ob_arena_for_each_pool(a, collect_for_exit, NULL);
+        _ob_arena_purge_one(a, true);
         _ob_arena_abandon(a);
     }
     uint64_t now = _ob_os_now_ms();

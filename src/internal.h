@@ -74,6 +74,7 @@ OB_HIDDEN ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
 OB_HIDDEN void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages);
 OB_HIDDEN void _ob_arena_purge(ob_heap_t *heap, bool all);
+OB_HIDDEN void _ob_arena_purge_one(ob_arena_t *a, bool all);
 OB_HIDDEN void _ob_arena_release_empty(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_abandon_all(ob_heap_t *heap);
 OB_HIDDEN ob_arena_t *_ob_arena_take_abandoned(void);
