@@ -431,6 +431,42 @@ ob_arena_t *_ob_arena_take_abandoned(void)
     return a;
 }
 
+/* Nobody allocates from an abandoned arena, but other threads go on
+ * freeing its blocks (a consumer outliving its producer): without a sweep
+ * they would wait on remote lists, with their pages, until a thread short
+ * of pages adopts the arena.  The sweep takes each abandoned arena's
+ * remote frees in (`collect`, for every pool), purges its free pages and
+ * releases it if it emptied.  Arenas on the list are nobody's to change
+ * but the lock holder's (adopters take them off under the lock first). */
+void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *))
+{
+    _ob_lock(&_ob_abandon_lock);
+    ob_arena_t *a = abandoned, *prev = NULL, *emptied = NULL;
+    while (a != NULL) {
+        ob_arena_t *next = a->next;
+        _ob_arena_for_each_pool(a, collect, NULL);
+        if (a->nfree == OB_ARENA_USABLE_PAGES) {
+            if (prev != NULL)
+                prev->next = next;
+            else
+                __atomic_store_n(&abandoned, next, __ATOMIC_RELAXED);
+            a->next = emptied;
+            emptied = a;
+        } else {
+            _ob_arena_purge_one(a, true);
+            prev = a;
+        }
+        a = next;
+    }
+    _ob_unlock(&_ob_abandon_lock);
+    while (emptied != NULL) {
+        a = emptied;
+        emptied = a->next;
+        a->next = a->prev = NULL;
+        arena_release(a);
+    }
+}
+
 /* Visits every pool (head page) of an arena. */
 void _ob_arena_for_each_pool(ob_arena_t *a, void (*fn)(ob_pool_t *, void *),
                              void *ctx)

@@ -377,6 +377,23 @@ void _ob_heap_drain_delayed(ob_heap_t *heap)
 
 /* ---- collection ------------------------------------------------------- */
 
+static void collect_for_exit(ob_pool_t *pool, void *ctx);
+
+/* The abandoned arenas get their remote frees in and their free pages
+ * purged once per purge delay, by whichever thread ticks first (arena.c,
+ * _ob_arena_sweep_abandoned), and at every forced collection. */
+static void sweep_abandoned_if_due(uint64_t now, bool force)
+{
+    static _Atomic uint64_t next_sweep_ms;
+    uint64_t due = atomic_load_explicit(&next_sweep_ms, memory_order_relaxed);
+    if (!force && (now < due ||
+                   !atomic_compare_exchange_strong_explicit(
+                       &next_sweep_ms, &due, now + _ob_options.purge_delay_ms,
+                       memory_order_relaxed, memory_order_relaxed)))
+        return;
+    _ob_arena_sweep_abandoned(collect_for_exit);
+}
+
 /* Takes in remote frees everywhere, releases empty pools, purges pages that
  * stayed free for a tick, and trims the global caches.  `force`: purge
  * everything now (ob_heap_collect, thread exit). */
@@ -398,6 +415,7 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
     if (force)
         _ob_arena_release_empty(heap);
     uint64_t now = _ob_os_now_ms();
+    sweep_abandoned_if_due(now, force);
     _ob_arena_cache_trim(now, force);
     _ob_huge_cache_trim(now, force);
 }

@@ -78,6 +78,7 @@ OB_HIDDEN void _ob_arena_purge_one(ob_arena_t *a, bool all);
 OB_HIDDEN void _ob_arena_release_empty(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_abandon_all(ob_heap_t *heap);
 OB_HIDDEN ob_arena_t *_ob_arena_take_abandoned(void);
+OB_HIDDEN void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *));
 OB_HIDDEN bool _ob_arena_release_pages(ob_pool_t *pool);
 OB_HIDDEN ob_arena_t *_ob_arena_detach_all(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_abandon(ob_arena_t *a);
