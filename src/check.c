@@ -162,6 +162,65 @@ static void check_huge(const ob_huge_t *h, void *ctx)
         problem(ctx, where, "%s", bug);
 }
 
+/* A block on its way back to its pool (remote.c): a live block of a pool
+ * that counts it as used.  `pool`: the pool it must be in, or NULL (then
+ * any pool of class `cls`). */
+static bool check_in_transit(check_t *c, const ob_block_t *b, const ob_pool_t *pool,
+                             unsigned cls, const char *where)
+{
+    uintptr_t entry = ob_map_lookup(b);
+    if (!ob_map_is_arena(entry, b)) {
+        problem(c, b, "a block on this thread's %s is not in an arena", where);
+        return false;
+    }
+    ob_pool_t *home = ob_pool_of(ob_arena_of(b), b);
+    int state = ob_pool_state(home);
+    if ((state != OB_POOL_ACTIVE && state != OB_POOL_FULL) ||
+        (pool != NULL ? home != pool : home->size_class != cls) ||
+        !ob_pool_is_block_offset(home, ob_offset_in_pool(home, b),
+                                 ob_pool_capacity_end(home)) ||
+        ob_pool_used(home) == 0) {
+        problem(c, b, "a block on this thread's %s is not a live block of its pool", where);
+        return false;
+    }
+    return true;
+}
+
+/* The calling thread's own blocks in transit: its reuse stacks and its
+ * outbox (other threads' are theirs to change while we look). */
+static void check_own_transit(check_t *c)
+{
+    ob_heap_t *heap = _ob_tls_own;
+    if (!heap->initialized)
+        return;
+    for (unsigned cls = 0; cls < OB_CLASSES; cls++) {
+        size_t n = 0;
+        for (const ob_block_t *b = heap->reuse[cls]; b != NULL; b = ob_block_next(b)) {
+            if (++n > heap->reuse_count[cls] || !check_in_transit(c, b, NULL, cls, "reuse stack"))
+                break;
+        }
+        if (n != heap->reuse_count[cls])
+            problem(c, heap->reuse[cls], "reuse stack of class %u holds %zu blocks, counted %u",
+                    cls, n, heap->reuse_count[cls]);
+    }
+    for (size_t i = 0; i < OB_OUTBOX_SLOTS; i++) {
+        const ob_outbox_t *o = &heap->outbox[i];
+        if (o->pool == NULL)
+            continue;
+        size_t n = 0;
+        const ob_block_t *last = NULL;
+        for (const ob_block_t *b = o->head; n < o->count; b = ob_block_next(b)) {
+            if (!check_in_transit(c, b, o->pool, 0, "outbox"))
+                break;
+            last = b;
+            n++;
+        }
+        if (n != o->count || last != o->tail || o->count > OB_BATCH_MAX ||
+            o->count > ob_pool_used(o->pool))
+            problem(c, o->head, "an outbox batch of %u blocks does not hold together", o->count);
+    }
+}
+
 size_t ob_heap_check(struct ob_heap_check_result *result)
 {
     struct ob_heap_check_result local;
@@ -182,6 +241,7 @@ size_t ob_heap_check(struct ob_heap_check_result *result)
     _ob_unlock(&_ob_heaps_lock);
     c.owner = NULL;
     _ob_arena_for_each_unowned(check_arena, &c);
+    check_own_transit(&c);
     if (_ob_debug_on) {
         const void *where;
         const char *bug;

@@ -183,6 +183,29 @@ static void exits_with_pending(void)
     }
 }
 
+/* ob_heap_check looks at the calling thread's blocks in transit too. */
+static void *make_blocks(void *arg)
+{
+    (void)arg;
+    for (size_t i = 0; i < 40; i++) {
+        blocks[i] = ob_malloc(32 + 16 * (i % 3));
+        CHECK(blocks[i] != NULL);
+    }
+    return NULL;
+}
+
+static void checked_in_transit(void)
+{
+    pthread_t t;
+    CHECK_EQ(pthread_create(&t, NULL, make_blocks, NULL), 0);
+    pthread_join(t, NULL);
+    for (size_t i = 0; i < 40; i++)
+        ob_free(blocks[i]); /* into this thread's outbox */
+    check_heap_sound();
+    ob_collect(1);
+    check_heap_sound();
+}
+
 /* ---- a consumer outlives its producer ---------------------------------- */
 
 #define PRODUCED (2u << 20) /* bytes */
@@ -365,6 +388,7 @@ int main(int argc, char **argv)
     }
     sixteen_threads();
     exits_with_pending();
+    checked_in_transit();
     consumer_outlives_producer(true);
 #if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
     /* (The sanitizers' own allocators are not fork-safe; test_fork has no
