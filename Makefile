@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench bench-hardening install clean
+.PHONY: all build deps run test bench bench-hardening bench-scaling install clean
 
 all: build
 
@@ -29,6 +29,11 @@ BENCH_ARGS ?=
 bench: build
 	bench/run.sh
 	python3 bench/suite.py $(BENCH_ARGS)
+
+# Throughput against threads (1..16) for the larson and xmalloc shapes,
+# every allocator: bench/results/scaling.{md,csv,png}.
+bench-scaling: build
+	python3 bench/scaling.py $(BENCH_ARGS)
 
 # What normal mode's hardening costs: obmalloc against itself built with
 # OB_HARDENED=0 (no link encoding, no checks of links and freed pointers).

@@ -34,9 +34,20 @@
  * waits out before it lets go of the pool; the owner's slow path drains
  * `delayed` and puts the pool back on its list.
  *
+ * Reuse.  A thread that frees mostly other threads' blocks, and allocates
+ * too, keeps what it frees on per-class reuse stacks and hands those
+ * blocks out again while they are warm in its cache (as a thread cache
+ * would); malloc's fast path is unchanged, since the class's current pool
+ * is the empty one while its stack is not empty.  The block stays its
+ * pool's: the pool counts it as used throughout.  Decided every
+ * OB_REUSE_WINDOW remote frees from the thread's counters; a filter of
+ * recently reused blocks sends a reused block home when the same thread
+ * frees it again, so reuse cannot turn a thread's own working set into
+ * other heaps' blocks.  docs/DESIGN.md has the measurements.
+ *
  * Invariants:
- *   every block in an outbox, a remote list or a delayed list counts in
- *   its pool's `used` (so its pool, and its arena, stay);
+ *   every block in an outbox, on a reuse stack, a remote list or a delayed
+ *   list counts in its pool's `used` (so its pool, and its arena, stay);
  *   ob_remote_count(pool->remote) == the length of the remote list
  *     <= ob_pool_used(pool);
  *   an outbox slot holds blocks of one pool, 1..OB_BATCH_MAX of them, or
