@@ -301,7 +301,11 @@ static void *grow_huge(void *arg)
 static void *churn_huge(void *arg)
 {
     uint64_t rng = (uintptr_t)arg;
-    for (unsigned n = 0; !atomic_load(&growing_done); n++) {
+    /* Until the grower is done, but not forever: under valgrind, which runs
+     * one thread at a time, the churners can keep the grower off the huge
+     * blocks' lock for minutes (seen: a run that never ended). */
+    size_t most = scaled(2000);
+    for (unsigned n = 0; !atomic_load(&growing_done) && n < most; n++) {
         /* Sizes vary, so that malloc also takes a smaller cached block and
          * grows it, which may move it too. */
         unsigned char *q[4];
