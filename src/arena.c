@@ -141,9 +141,16 @@ static ob_arena_t *arena_new(void)
     char *base = _ob_os_map(OB_ARENA_SIZE, OB_ARENA_SIZE);
     if (base == NULL)
         return NULL;
-    _ob_os_guard(base, OB_ARENA_GUARD);
-    _ob_os_guard(base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - OB_ARENA_GUARD, OB_ARENA_GUARD);
+    bool huge = _ob_hugepage_arena_wanted(
+        atomic_load_explicit(&arenas_mapped, memory_order_relaxed) + 1);
+    if (!huge) { /* guards would split a huge page (hugepage.c) */
+        _ob_os_guard(base, OB_ARENA_GUARD);
+        _ob_os_guard(base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - OB_ARENA_GUARD,
+                     OB_ARENA_GUARD);
+    }
     a = (ob_arena_t *)(base + OB_ARENA_GUARD);
+    if (huge)
+        _ob_hugepage_arena_back(a);
     /* Fresh pages are zero: every descriptor is OB_POOL_FREE. */
     ob_bitmap_set(a->used_map, 0, OB_ARENA_HEADER_PAGES);
     ob_bitmap_set(a->dirty_map, 0, OB_ARENA_HEADER_PAGES);
@@ -274,13 +281,18 @@ bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages)
 static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
                             size_t align_pages, bool *zeroed)
 {
-    uint64_t busy_or_clean[OB_BITMAP_WORDS];
-    size_t i = OB_ARENA_PAGES;
-    for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
-        busy_or_clean[w] = a->used_map[w] | ~a->dirty_map[w];
-    i = ob_bitmap_find_run(busy_or_clean, npages, align_pages);
-    if (i >= OB_ARENA_PAGES)
-        i = ob_bitmap_find_run(a->used_map, npages, align_pages);
+    size_t i;
+    if (a->huge_backed) {
+        /* A huge page is resident as a whole: fill the fuller one. */
+        i = _ob_hugepage_find_run(a, npages, align_pages);
+    } else {
+        uint64_t busy_or_clean[OB_BITMAP_WORDS];
+        for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
+            busy_or_clean[w] = a->used_map[w] | ~a->dirty_map[w];
+        i = ob_bitmap_find_run(busy_or_clean, npages, align_pages);
+        if (i >= OB_ARENA_PAGES)
+            i = ob_bitmap_find_run(a->used_map, npages, align_pages);
+    }
     if (i >= OB_ARENA_PAGES)
         return NULL;
     return take_span(heap, a, i, npages, zeroed);
@@ -356,6 +368,7 @@ void _ob_arena_purge_one(ob_arena_t *a, bool all)
             which[w] &= ~a->recent_map[w];
         a->recent_map[w] = 0;
     }
+    _ob_hugepage_purge_filter(a, which, all);
     purge_arena_pages(a, which);
 }
 

@@ -56,6 +56,14 @@ extern OB_HIDDEN _Atomic int _ob_classes_fixed;
 OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
 OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
 
+/* ---- huge pages (hugepage.c) ----------------------------------------- */
+
+OB_HIDDEN int _ob_hugepage_kernel_mode(void);
+OB_HIDDEN bool _ob_hugepage_arena_wanted(size_t arenas);
+OB_HIDDEN void _ob_hugepage_arena_back(ob_arena_t *a);
+OB_HIDDEN void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all);
+OB_HIDDEN size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align);
+
 /* ---- the cross-thread protocol (remote.c) ----------------------------- */
 
 OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);

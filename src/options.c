@@ -20,6 +20,9 @@
  *                              (rounded down; default 0, or what the
  *                              program prefers: ob_prefer_block_offset, and
  *                              48 for CPython on the drop-in); size_class.c
+ *   OBMALLOC_HUGEPAGES=0|1|auto  arenas backed by transparent huge pages:
+ *                              off, on, or once the heap is big
+ *                              (hugepage.c)
  *   OBMALLOC_STATS, OBMALLOC_STATS_FILE: see stats.c
  */
 #include <stdlib.h>
@@ -78,6 +81,11 @@ void _ob_options_init(void)
         _ob_options.quarantine_bytes = (size_t)v;
     if (parse_size(getenv("OBMALLOC_VALGRIND"), &v))
         _ob_options.valgrind = v != 0;
+    const char *huge = getenv("OBMALLOC_HUGEPAGES");
+    if (huge != NULL && huge[0] == 'a')
+        _ob_options.hugepages = OB_HUGEPAGES_AUTO;
+    else if (parse_size(huge, &v))
+        _ob_options.hugepages = v != 0 ? OB_HUGEPAGES_ON : OB_HUGEPAGES_OFF;
     if (parse_size(getenv("OBMALLOC_BLOCK_OFFSET"), &v)) {
         _ob_options.block_offset = v > OB_MAX_BLOCK_OFFSET ? OB_MAX_BLOCK_OFFSET
                                                           : (size_t)v & ~(size_t)(OB_ALIGNMENT - 1);

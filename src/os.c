@@ -6,12 +6,14 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,6 +129,41 @@ void _ob_os_purge(void *p, size_t size)
     int saved = errno;
     madvise(p, size, MADV_DONTNEED);
     errno = saved;
+}
+
+/* Asks for transparent huge pages on [p, p + size) (2 MiB aligned). */
+void _ob_os_hugepage(void *p, size_t size)
+{
+    int saved = errno;
+    madvise(p, size, MADV_HUGEPAGE);
+    errno = saved;
+}
+
+/* The kernel's transparent huge page mode, from sysfs: the word in
+ * brackets of "always [madvise] never".  Read with a stack buffer (this
+ * runs inside the first malloc). */
+int _ob_os_thp_mode(void)
+{
+    int saved = errno;
+    char buf[128];
+    ssize_t n = -1;
+    int fd = open("/sys/kernel/mm/transparent_hugepage/enabled", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+    }
+    errno = saved;
+    if (n <= 0)
+        return OB_THP_NEVER; /* no THP in this kernel */
+    buf[n] = 0;
+    const char *open_bracket = strchr(buf, '[');
+    if (open_bracket == NULL)
+        return OB_THP_NEVER;
+    if (strncmp(open_bracket + 1, "always]", 7) == 0)
+        return OB_THP_ALWAYS;
+    if (strncmp(open_bracket + 1, "madvise]", 8) == 0)
+        return OB_THP_MADVISE;
+    return OB_THP_NEVER;
 }
 
 /* Moves a mapping to `fixed_at` (a reservation of new_size bytes), letting

@@ -221,7 +221,11 @@ typedef struct ob_arena {
     uint64_t dirty_map[OB_BITMAP_WORDS];
     uint64_t recent_map[OB_BITMAP_WORDS];
     uint64_t cached_at_ms;            /* when it entered the spare cache  */
-    uint64_t _pad[3];
+    bool huge_backed;                 /* MADV_HUGEPAGE asked (hugepage.c) */
+    uint8_t sparse_ticks[2];          /* per 2 MiB half: purge ticks in a
+                                         row it stayed mostly empty       */
+    uint8_t _pad_bytes[5];
+    uint64_t _pad[2];
     ob_pool_t pages[OB_ARENA_PAGES];
 } ob_arena_t;
 
@@ -367,7 +371,10 @@ typedef struct ob_options {
     size_t block_offset;     /* OBMALLOC_BLOCK_OFFSET: where the blocks of
                                 small pools start (size_class.c)         */
     bool block_offset_set;   /* ...and the environment said so: it wins  */
+    int hugepages;           /* OBMALLOC_HUGEPAGES: OB_HUGEPAGES_*       */
 } ob_options_t;
+
+enum { OB_HUGEPAGES_OFF, OB_HUGEPAGES_ON, OB_HUGEPAGES_AUTO };
 
 /* ---- reports (report.c) ----------------------------------------------- */
 

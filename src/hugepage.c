@@ -1,0 +1,135 @@
+/*
+ * Huge pages: arenas backed by transparent huge pages (OBMALLOC_HUGEPAGES).
+ *
+ * An arena is 4 MiB aligned to 4 MiB: two 2 MiB huge pages, its *halves*.
+ * With 4 KiB pages a heap of hundreds of megabytes needs a page-table entry
+ * per 4 KiB, far more than the TLB holds, and walking such a heap in random
+ * order is a TLB miss per step; with huge pages it is one entry per 2 MiB.
+ * The cost is memory: a huge page is resident as a whole once touched, and
+ * giving back part of it (madvise(MADV_DONTNEED) on 16 KiB) splits it into
+ * 4 KiB pages for good.  So, for an arena that asked for huge pages:
+ *
+ *   placement  new pools go into the fuller half that has room (after the
+ *              fullest arena: arena.c), so halves fill densely and the
+ *              emptier one drains;
+ *   return     a half goes back whole, at a purge tick, once it holds no
+ *              pool (one madvise of 2 MiB: the huge page goes as a whole);
+ *              a half that still holds a few pools is left whole, unless
+ *              it stays mostly empty (at most 1/8 of its pages in pools)
+ *              for OB_SPARSE_TICKS ticks in a row, then it is broken up
+ *              and its free pages go back as with small pages: a second
+ *              (20 ticks of the default 50 ms) is long enough that a
+ *              program between two phases keeps its huge pages, and short
+ *              enough that a heap that shrank for good gives back what it
+ *              no longer uses; ob_collect(1) purges everything at once, as
+ *              it always did;
+ *   guards     the arena's two guard pages (PROT_NONE, arena.c) would
+ *              split its first half into three mappings, none of them a
+ *              huge page: huge-backed arenas go without them.
+ *
+ * OBMALLOC_HUGEPAGES=1 asks for every arena; =auto only once the process
+ * has OB_AUTO_ARENAS arenas (a heap of 64 MiB and more: below that the TLB
+ * covers most of it, and a 2 MiB step in resident memory is a large part
+ * of a small program's); 0, the default, never.  Where the kernel says
+ * `never` the option is a quiet no-op and the statistics say so.
+ */
+#include "internal.h"
+
+#include "bitmap.h"
+
+#define OB_HALF_PAGES (OB_ARENA_PAGES / 2)        /* 128 pages = 2 MiB */
+#define OB_HALF_WORDS (OB_BITMAP_WORDS / 2)
+#define OB_SPARSE_PAGES (OB_HALF_PAGES / 8)       /* "mostly empty"    */
+#define OB_SPARSE_TICKS 20
+#define OB_AUTO_ARENAS 16                          /* 64 MiB            */
+
+static int thp_mode = -1; /* the kernel's, read once */
+
+int _ob_hugepage_kernel_mode(void)
+{
+    if (thp_mode < 0)
+        thp_mode = _ob_os_thp_mode();
+    return thp_mode;
+}
+
+/* Called for a new arena (not yet in use): true if it asks for huge
+ * pages.  `arenas`: the arenas mapped, this one included. */
+bool _ob_hugepage_arena_wanted(size_t arenas)
+{
+    switch (_ob_options.hugepages) {
+    case OB_HUGEPAGES_ON:
+        break;
+    case OB_HUGEPAGES_AUTO:
+        if (arenas < OB_AUTO_ARENAS)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    return _ob_hugepage_kernel_mode() != OB_THP_NEVER;
+}
+
+void _ob_hugepage_arena_back(ob_arena_t *a)
+{
+    a->huge_backed = true;
+    _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE);
+}
+
+static unsigned half_used(const ob_arena_t *a, unsigned half)
+{
+    unsigned n = 0;
+    for (unsigned w = 0; w < OB_HALF_WORDS; w++)
+        n += (unsigned)__builtin_popcountll(a->used_map[half * OB_HALF_WORDS + w]);
+    return n;
+}
+
+/* Narrows `which` (free dirty pages the purge tick would return) to what
+ * may go without breaking a huge page that should stay (see above). */
+void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all)
+{
+    if (!a->huge_backed || all)
+        return;
+    for (unsigned half = 0; half < 2; half++) {
+        unsigned used = half_used(a, half);
+        bool keep;
+        if (used == 0) {
+            /* The whole huge page goes, once none of it was freed during
+             * the last tick (a part would break it). */
+            keep = false;
+            for (unsigned w = 0; w < OB_HALF_WORDS; w++) {
+                unsigned k = half * OB_HALF_WORDS + w;
+                if (which[k] != (a->dirty_map[k] & ~a->used_map[k]))
+                    keep = true;
+            }
+            a->sparse_ticks[half] = 0;
+        } else if (used <= OB_SPARSE_PAGES) {
+            keep = a->sparse_ticks[half] < OB_SPARSE_TICKS;
+            if (keep)
+                a->sparse_ticks[half]++;
+        } else {
+            keep = true;
+            a->sparse_ticks[half] = 0;
+        }
+        if (keep)
+            for (unsigned w = 0; w < OB_HALF_WORDS; w++)
+                which[half * OB_HALF_WORDS + w] = 0;
+    }
+}
+
+/* Where a run of n pages goes in a huge-backed arena: the fuller half
+ * that has room, then the other, then across the middle.  Returns
+ * OB_ARENA_PAGES if there is no room. */
+size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align)
+{
+    unsigned first = half_used(a, 1) > half_used(a, 0) ? 1 : 0;
+    for (unsigned k = 0; k < 2; k++) {
+        unsigned half = k == 0 ? first : 1 - first;
+        uint64_t busy[OB_BITMAP_WORDS];
+        for (unsigned w = 0; w < OB_BITMAP_WORDS; w++)
+            busy[w] = w / OB_HALF_WORDS == half ? a->used_map[w] : ~(uint64_t)0;
+        size_t i = ob_bitmap_find_run(busy, n, align);
+        if (i < OB_ARENA_PAGES)
+            return i;
+    }
+    return ob_bitmap_find_run(a->used_map, n, align);
+}
