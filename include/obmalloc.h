@@ -189,6 +189,12 @@ struct ob_stats {
     /* (after the classes, for callers built before it) of the
      * cross-thread frees, blocks the freeing thread handed out again */
     uint64_t cross_thread_reused;
+    /* huge pages (OBMALLOC_HUGEPAGES): arena memory the kernel backs with
+     * transparent huge pages (AnonHugePages of the arenas' mappings); the
+     * option (0 off, 1 on, 2 auto) and the kernel's mode (0 never,
+     * 1 madvise, 2 always) */
+    size_t bytes_huge_pages;
+    uint32_t huge_pages_option, huge_pages_kernel;
 };
 
 OB_EXPORT int ob_stats_get(struct ob_stats *stats);

@@ -133,3 +133,29 @@ size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align)
     }
     return ob_bitmap_find_run(a->used_map, n, align);
 }
+
+/* ---- statistics -------------------------------------------------------- */
+
+/* A mapping that holds an arena (the kernel may have merged several, or an
+ * arena with other anonymous memory: then the mapping counts whole). */
+static bool holds_arena(uintptr_t start, uintptr_t end)
+{
+    for (uintptr_t g = (start + OB_ARENA_SIZE - 1) & ~(uintptr_t)(OB_ARENA_SIZE - 1);
+         g < end; g += OB_ARENA_SIZE)
+        if (ob_map_is_arena(ob_map_lookup((void *)g), (void *)g))
+            return true;
+    return false;
+}
+
+/* Bytes of arena memory in transparent huge pages.  Read from
+ * /proc/self/smaps only when huge pages may be there: asked for, or the
+ * kernel's mode is `always`. */
+size_t _ob_hugepage_bytes(void)
+{
+    if (_ob_options.hugepages == OB_HUGEPAGES_OFF &&
+        _ob_hugepage_kernel_mode() != OB_THP_ALWAYS)
+        return 0;
+    if (_ob_hugepage_kernel_mode() == OB_THP_NEVER)
+        return 0;
+    return _ob_os_anon_huge_bytes(holds_arena);
+}

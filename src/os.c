@@ -13,6 +13,7 @@
 #include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -164,6 +165,45 @@ int _ob_os_thp_mode(void)
     if (strncmp(open_bracket + 1, "madvise]", 8) == 0)
         return OB_THP_MADVISE;
     return OB_THP_NEVER;
+}
+
+/* The sum of AnonHugePages over the mappings of /proc/self/smaps for
+ * which `wanted(start, end)` says yes, in bytes; read through a stack
+ * buffer, a line at a time (the statistics must not allocate). */
+size_t _ob_os_anon_huge_bytes(bool (*wanted)(uintptr_t start, uintptr_t end))
+{
+    int saved = errno;
+    int fd = open("/proc/self/smaps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = saved;
+        return 0;
+    }
+    char buf[4096], line[256];
+    size_t len = 0, total = 0;
+    bool counting = false;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] != '\n') {
+                if (len < sizeof line - 1)
+                    line[len++] = buf[i];
+                continue;
+            }
+            line[len] = 0;
+            len = 0;
+            char *end;
+            uintptr_t lo = strtoul(line, &end, 16);
+            if (end != line && *end == '-') { /* a mapping's first line */
+                uintptr_t hi = strtoul(end + 1, NULL, 16);
+                counting = wanted(lo, hi);
+            } else if (counting && strncmp(line, "AnonHugePages:", 14) == 0) {
+                total += (size_t)strtoul(line + 14, NULL, 10) * 1024;
+            }
+        }
+    }
+    close(fd);
+    errno = saved;
+    return total;
 }
 
 /* Moves a mapping to `fixed_at` (a reservation of new_size bytes), letting

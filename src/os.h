@@ -21,6 +21,7 @@ OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
 OB_HIDDEN void _ob_os_hugepage(void *p, size_t size); /* MADV_HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
 OB_HIDDEN int _ob_os_thp_mode(void);
+OB_HIDDEN size_t _ob_os_anon_huge_bytes(bool (*wanted)(uintptr_t start, uintptr_t end));
 OB_HIDDEN void *_ob_os_remap(void *old, size_t old_size, size_t new_size,
                              void *fixed_at);
 OB_HIDDEN bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size);

@@ -298,6 +298,9 @@ static void fill(struct ob_stats *s, bool resident)
     s->aligned_bytes = w->aligned_bytes;
     s->cross_thread_frees = since.cross_thread_frees;
     s->cross_thread_reused = since.reused;
+    s->huge_pages_option = (uint32_t)_ob_options.hugepages;
+    s->huge_pages_kernel = (uint32_t)_ob_hugepage_kernel_mode();
+    s->bytes_huge_pages = _ob_hugepage_bytes();
     _ob_lock(&_ob_heaps_lock);
     s->threads_seen = threads_seen + snap.threads_current;
     _ob_unlock(&_ob_heaps_lock);
@@ -382,6 +385,13 @@ void ob_stats_print(FILE *f)
                "(%llu handed out again by the freeing thread)\n",
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
+    static const char *const option[] = {"off", "on", "auto"};
+    static const char *const kernel[] = {"never", "madvise", "always"};
+    fprintf(f, "huge pages: %s (kernel: %s%s), %zu bytes of arenas in huge pages\n",
+            option[s.huge_pages_option % 3], kernel[s.huge_pages_kernel % 3],
+            s.huge_pages_kernel == OB_THP_NEVER && s.huge_pages_option ? ": the option does nothing"
+                                                                       : "",
+            s.bytes_huge_pages);
     fprintf(f, "\nbytes mapped, broken down:\n");
     fprintf(f, "  %14zu  in allocated blocks\n", s.bytes_allocated_blocks);
     fprintf(f, "  %14zu  in free blocks\n", s.bytes_free_blocks);
@@ -421,6 +431,8 @@ void ob_stats_print_json(FILE *f)
                "\"cross_thread_reused\": %llu},\n",
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
+    fprintf(f, " \"huge_pages\": {\"option\": %u, \"kernel\": %u, \"bytes\": %zu},\n",
+            s.huge_pages_option, s.huge_pages_kernel, s.bytes_huge_pages);
     fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "
                "\"unused_pools\": %zu, \"metadata\": %zu, \"quantization\": %zu, "
                "\"alignment\": %zu, \"mapped\": %zu}}\n",

@@ -1,0 +1,111 @@
+/* Huge pages (OBMALLOC_HUGEPAGES, src/hugepage.c).
+ *
+ *   test_hugepages on    run with OBMALLOC_HUGEPAGES=1: a heap of 256 MB of
+ *                        small blocks shows AnonHugePages (from
+ *                        /proc/self/smaps_rollup, and in the statistics);
+ *                        after everything is freed and ob_collect(1),
+ *                        resident memory is back to at most 10 % of the
+ *                        peak, and the huge pages are gone;
+ *   test_hugepages off   run with OBMALLOC_HUGEPAGES=0: the same heap shows
+ *                        none (where the kernel's mode is `madvise`; under
+ *                        `always` every anonymous mapping may get them).
+ * Where the kernel says `never`, both check that the option is a quiet
+ * no-op.  Nothing here is timed. */
+#include "obmalloc.h" /* before check.h, whose drop-in variant renames ob_* */
+#include "check.h"
+
+static int kernel_mode(void) /* 0 never, 1 madvise, 2 always */
+{
+    char buf[128] = {0};
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    if (strstr(buf, "[always]"))
+        return 2;
+    if (strstr(buf, "[madvise]"))
+        return 1;
+    return 0;
+}
+
+static size_t anon_huge_bytes(void)
+{
+    FILE *f = fopen("/proc/self/smaps_rollup", "r");
+    CHECK(f != NULL);
+    char line[256];
+    size_t kb = 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+            break;
+    fclose(f);
+    return kb * 1024;
+}
+
+static struct ob_stats stats_now(void)
+{
+    struct ob_stats s;
+    memset(&s, 0, sizeof s);
+    s.size = sizeof s;
+    s.version = OB_STATS_VERSION;
+    CHECK_EQ(ob_stats_get(&s), 0);
+    return s;
+}
+
+#define HEAP (256u << 20)
+#define BLOCK 64
+
+int main(int argc, char **argv)
+{
+    CHECK(argc > 1);
+    int on = strcmp(argv[1], "on") == 0;
+    int mode = kernel_mode();
+    size_t n = scaled(HEAP / BLOCK);
+    void **v = malloc(n * sizeof *v); /* the C library's: not in the arenas */
+    CHECK(v != NULL);
+    memset(v, 1, n * sizeof *v); /* resident before the measure starts */
+    size_t before = resident_bytes();
+    for (size_t i = 0; i < n; i++) {
+        v[i] = ob_malloc(BLOCK);
+        CHECK(v[i] != NULL);
+        memset(v[i], (int)(i & 0xff), BLOCK);
+    }
+    size_t peak = resident_bytes();
+    size_t huge = anon_huge_bytes();
+    struct ob_stats s = stats_now();
+    CHECK_EQ(s.huge_pages_option, on ? 1u : 0u);
+    CHECK_EQ(s.huge_pages_kernel, (uint32_t)mode);
+    printf("kernel mode %d, option %s: %zu MB resident, %zu MB AnonHugePages, "
+           "%zu MB in huge pages per the statistics\n",
+           mode, on ? "on" : "off", peak >> 20, huge >> 20, s.bytes_huge_pages >> 20);
+    if (mode == 0) {
+        CHECK_EQ(huge, 0);
+        CHECK_EQ(s.bytes_huge_pages, 0);
+    } else if (on) {
+        /* Not all of it: the kernel may find no free 2 MiB of physical
+         * memory for some faults, and falls back to small pages. */
+        CHECK(huge >= (4u << 20));
+        CHECK(s.bytes_huge_pages >= (4u << 20));
+        CHECK(s.bytes_huge_pages <= huge);
+    } else if (mode == 1) {
+        CHECK_EQ(huge, 0);
+        CHECK_EQ(s.bytes_huge_pages, 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        CHECK(((unsigned char *)v[i])[BLOCK - 1] == (unsigned char)(i & 0xff));
+        ob_free(v[i]);
+    }
+    ob_collect(1);
+    size_t after = resident_bytes();
+    printf("resident: %zu MB before, %zu MB at the peak, %zu MB after ob_collect(1); "
+           "AnonHugePages %zu MB\n",
+           before >> 20, peak >> 20, after >> 20, anon_huge_bytes() >> 20);
+    CHECK(after <= before + (peak - before) / 10);
+    if (on && mode == 1)
+        CHECK(anon_huge_bytes() <= (4u << 20)); /* the huge pages went back */
+    free(v);
+    check_heap_sound();
+    puts("test_hugepages: ok");
+    return 0;
+}
