@@ -65,7 +65,7 @@ PY_SHAPES = [
 PY_RECORDS = [30, 100, 300]
 # Workloads whose own reported time is the figure (the rest are timed from
 # outside): gc-walk times only its collections.
-SELF_TIMED = {"gc-walk"}
+SELF_TIMED = {"gc-walk", "tlb-walk"}
 PY_TESTS = ["test_json", "test_dict", "test_set", "test_re", "test_collections",
             "test_list", "test_itertools", "test_unicode", "test_sort", "test_heapq",
             "test_functools"]
@@ -100,6 +100,9 @@ def workloads(threads, quick):
                    [wl("rptest"), t, "10" if q else "40", "50000"], "mt"),
         "cache-scratch": ("cache-scratch-like: false sharing between threads' blocks",
                           [wl("cache_scratch"), t, "5000" if q else "20000", "1000", "8"], "mt"),
+        "tlb-walk": ("TLB-bound: 300 MB of small blocks linked in random order, walked "
+                     "(the walk only)", [wl("tlbwalk"), "100" if q else "300", "2" if q else "3"],
+                     "st"),
         "malloc-large": ("malloc-large-like: blocks of 5 to 25 MiB",
                          [wl("malloc_large"), "80" if q else "300"], "st"),
         "cpython": ("CPython: JSON, dicts, pickle (examples/workload.py)",
@@ -200,6 +203,8 @@ def main():
         env = dict(x.split("=", 1) for x in settings if "=" in x)
         if name and (lib == "obpython" or os.path.basename(lib).startswith("obpython")):
             obpython_variants[name] = (OBPYTHON if lib == "obpython" else os.path.abspath(lib), env)
+        elif name and lib == "glibc" and len(env) == len(settings):
+            allocs[name] = env  # the C library's malloc, with settings (GLIBC_TUNABLES)
         elif not name or not os.path.exists(lib) or len(env) != len(settings):
             sys.exit("suite: --variant wants NAME=LIB[,VAR=VALUE...] with an existing LIB: %s" % v)
         else:

@@ -69,10 +69,12 @@ bool _ob_hugepage_arena_wanted(size_t arenas)
     return _ob_hugepage_kernel_mode() != OB_THP_NEVER;
 }
 
+/* Before the first write to the arena: a page touched before the advice
+ * is a small page, and its 2 MiB can no longer fault in as a huge page. */
 void _ob_hugepage_arena_back(ob_arena_t *a)
 {
-    a->huge_backed = true;
     _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE);
+    a->huge_backed = true;
 }
 
 static unsigned half_used(const ob_arena_t *a, unsigned half)
