@@ -125,7 +125,8 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
 
 /* ---- mapping and releasing arenas ------------------------------------ */
 
-static ob_arena_t *arena_new(void)
+/* `heap_arenas`: how many the heap that asks already has (hugepage.c). */
+static ob_arena_t *arena_new(size_t heap_arenas)
 {
     _ob_lock(&_ob_cache_lock);
     ob_arena_t *a = spare;
@@ -142,7 +143,7 @@ static ob_arena_t *arena_new(void)
     if (base == NULL)
         return NULL;
     bool huge = _ob_hugepage_arena_wanted(
-        atomic_load_explicit(&arenas_mapped, memory_order_relaxed) + 1);
+        atomic_load_explicit(&arenas_mapped, memory_order_relaxed) + 1, heap_arenas);
     if (!huge) { /* guards would split a huge page (hugepage.c) */
         _ob_os_guard(base, OB_ARENA_GUARD);
         _ob_os_guard(base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - OB_ARENA_GUARD,
@@ -320,7 +321,7 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
             return pool;
     }
     /* Then a new one. */
-    a = arena_new();
+    a = arena_new(heap->narenas);
     if (a == NULL)
         return NULL;
     _ob_arena_insert(heap, a);

@@ -53,11 +53,18 @@ int _ob_hugepage_kernel_mode(void)
 }
 
 /* Called for a new arena (not yet in use): true if it asks for huge
- * pages.  `arenas`: the arenas mapped, this one included. */
-bool _ob_hugepage_arena_wanted(size_t arenas)
+ * pages.  `arenas`: the arenas mapped, this one included; `heap_arenas`:
+ * how many the heap that wants it has already.  A heap's first arena stays
+ * in small pages even when the option is on: its header makes its first
+ * half resident at once, which in huge pages is 2 MiB per thread, a large
+ * part of a small program's (or of one thread's) memory, while a heap big
+ * enough for the TLB to matter has many arenas. */
+bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas)
 {
     switch (_ob_options.hugepages) {
     case OB_HUGEPAGES_ON:
+        if (heap_arenas == 0)
+            return false;
         break;
     case OB_HUGEPAGES_AUTO:
         if (arenas < OB_AUTO_ARENAS)

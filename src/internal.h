@@ -59,7 +59,7 @@ OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
 /* ---- huge pages (hugepage.c) ----------------------------------------- */
 
 OB_HIDDEN int _ob_hugepage_kernel_mode(void);
-OB_HIDDEN bool _ob_hugepage_arena_wanted(size_t arenas);
+OB_HIDDEN bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas);
 OB_HIDDEN void _ob_hugepage_arena_back(ob_arena_t *a);
 OB_HIDDEN void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all);
 OB_HIDDEN size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align);
