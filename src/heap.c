@@ -377,7 +377,7 @@ void _ob_heap_drain_delayed(ob_heap_t *heap)
 
 /* ---- collection ------------------------------------------------------- */
 
-static void collect_for_exit(ob_pool_t *pool, void *ctx);
+static void collect_unowned(ob_pool_t *pool, void *ctx);
 
 /* The abandoned arenas get their remote frees in and their free pages
  * purged once per purge delay, by whichever thread ticks first (arena.c,
@@ -391,7 +391,7 @@ static void sweep_abandoned_if_due(uint64_t now, bool force)
                        &next_sweep_ms, &due, now + _ob_options.purge_delay_ms,
                        memory_order_relaxed, memory_order_relaxed)))
         return;
-    _ob_arena_sweep_abandoned(collect_for_exit);
+    _ob_arena_sweep_abandoned(collect_unowned);
 }
 
 /* Takes in remote frees everywhere, releases empty pools, purges pages that
@@ -471,7 +471,9 @@ static void stop_notify(ob_pool_t *pool, void *ctx)
     _ob_pool_stop_notify(pool);
 }
 
-static void collect_for_exit(ob_pool_t *pool, void *ctx)
+/* A pool no heap holds (its thread exited, or its arena is abandoned):
+ * takes its remote frees in, and gives it back if it emptied. */
+static void collect_unowned(ob_pool_t *pool, void *ctx)
 {
     (void)ctx;
     _ob_pool_collect_remote(pool);
@@ -508,7 +510,7 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
     while (list != NULL) {
         ob_arena_t *a = list;
         list = a->next;
-        _ob_arena_for_each_pool(a, collect_for_exit, NULL);
+        _ob_arena_for_each_pool(a, collect_unowned, NULL);
         _ob_arena_purge_one(a, true);
         _ob_arena_abandon(a);
     }

@@ -176,6 +176,16 @@ static void require_obmalloc(void)
 }
 #endif
 
+#ifndef OB_TEST_LIBC
+/* obmalloc's statistics, now. */
+static inline struct ob_stats stats_now(void)
+{
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    CHECK_EQ(ob_stats_get(&s), 0);
+    return s;
+}
+#endif
+
 /* After a stress test: obmalloc's own consistency check must pass. */
 static inline void check_heap_sound(void)
 {

@@ -43,16 +43,6 @@ static size_t anon_huge_bytes(void)
     return kb * 1024;
 }
 
-static struct ob_stats stats_now(void)
-{
-    struct ob_stats s;
-    memset(&s, 0, sizeof s);
-    s.size = sizeof s;
-    s.version = OB_STATS_VERSION;
-    CHECK_EQ(ob_stats_get(&s), 0);
-    return s;
-}
-
 #define HEAP (256u << 20)
 #define BLOCK 64
 

@@ -21,16 +21,6 @@
 #include "obmalloc.h" /* before check.h, whose drop-in variant renames ob_* */
 #include "check.h"
 
-static struct ob_stats stats_now(void)
-{
-    struct ob_stats s;
-    memset(&s, 0, sizeof s);
-    s.size = sizeof s;
-    s.version = OB_STATS_VERSION;
-    CHECK_EQ(ob_stats_get(&s), 0);
-    return s;
-}
-
 static size_t class_of(const struct ob_stats *s, size_t block_size)
 {
     for (size_t c = 0; c < s->nclasses; c++)

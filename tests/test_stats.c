@@ -8,13 +8,6 @@
 #include "check.h"
 #include "internal.h"
 
-static struct ob_stats get(void)
-{
-    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
-    CHECK_EQ(ob_stats_get(&s), 0);
-    return s;
-}
-
 static void check_sum(const struct ob_stats *s)
 {
     size_t sum = s->bytes_allocated_blocks + s->bytes_free_blocks + s->bytes_unused_pools +
@@ -45,7 +38,7 @@ static void test_counts(void)
     for (int i = 0; i < N; i++)
         v[i] = ob_malloc(100);
     unsigned c = (unsigned)ob_size_class(100);
-    struct ob_stats s = get();
+    struct ob_stats s = stats_now();
     CHECK_EQ(s.classes[c].block_size, 112);
     CHECK_EQ(s.classes[c].blocks_in_use, N);
     CHECK_EQ(s.classes[c].bytes_in_use, N * 112);
@@ -94,12 +87,12 @@ static void test_counts(void)
 
     for (int i = 0; i < N / 2; i++)
         ob_free(v[i]);
-    s = get();
+    s = stats_now();
     CHECK_EQ(s.classes[c].blocks_in_use, N / 2);
     CHECK_EQ(s.classes[c].frees, N / 2);
     CHECK(s.classes[c].peak_blocks_in_use >= N);
     ob_stats_reset();
-    s = get();
+    s = stats_now();
     CHECK_EQ(s.classes[c].mallocs, 0);
     CHECK_EQ(s.classes[c].frees, 0);
     CHECK_EQ(s.classes[c].blocks_in_use, N / 2); /* what is live stays */
@@ -128,7 +121,7 @@ static void test_random_work(void)
                                    : ob_malloc(size);
             }
         }
-        struct ob_stats s = get();
+        struct ob_stats s = stats_now();
         check_sum(&s);
         CHECK(s.bytes_in_use <= s.bytes_mapped);
     }
@@ -137,7 +130,7 @@ static void test_random_work(void)
         ob_free(v[i]);
         v[i] = NULL;
     }
-    struct ob_stats s = get();
+    struct ob_stats s = stats_now();
     check_sum(&s);
     for (unsigned c = 0; c < s.nclasses; c++)
         CHECK_EQ(s.classes[c].blocks_in_use, 0);
@@ -164,14 +157,14 @@ static void test_threads(void)
 {
     ob_stats_reset();
     unsigned c = (unsigned)ob_size_class(48);
-    struct ob_stats before = get();
+    struct ob_stats before = stats_now();
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++)
         pthread_create(&t[i], NULL, leave_blocks, leftovers[i]);
     for (int i = 0; i < THREADS; i++)
         pthread_join(t[i], NULL);
     /* The threads are gone; what they allocated is still counted. */
-    struct ob_stats s = get();
+    struct ob_stats s = stats_now();
     CHECK_EQ(s.classes[c].blocks_in_use - before.classes[c].blocks_in_use, THREADS * PER_THREAD);
     CHECK_EQ(s.classes[c].mallocs, THREADS * PER_THREAD);
     CHECK(s.threads_seen >= before.threads_seen + THREADS);
@@ -181,7 +174,7 @@ static void test_threads(void)
     for (int i = 0; i < THREADS; i++)
         for (int k = 0; k < PER_THREAD; k++)
             ob_free(leftovers[i][k]);
-    s = get();
+    s = stats_now();
     CHECK_EQ(s.classes[c].blocks_in_use, before.classes[c].blocks_in_use);
     CHECK_EQ(s.classes[c].frees, THREADS * PER_THREAD);
     CHECK(s.cross_thread_frees >= THREADS * PER_THREAD);
