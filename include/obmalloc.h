@@ -195,6 +195,10 @@ struct ob_stats {
      * 1 madvise, 2 always) */
     size_t bytes_huge_pages;
     uint32_t huge_pages_option, huge_pages_kernel;
+    /* free arena pages that stay resident because the rest of their huge
+     * page is in use (what huge pages cost in memory; part of
+     * bytes_unused_pools, and counted in bytes_committed) */
+    size_t bytes_huge_kept;
 };
 
 OB_EXPORT int ob_stats_get(struct ob_stats *stats);

@@ -224,6 +224,7 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
             uint64_t which[OB_BITMAP_WORDS];
             for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
                 which[w] = a->dirty_map[w] & ~a->used_map[w];
+            _ob_hugepage_purge_filter(a, which, true);
             purge_arena_pages(a, which);
         }
     }
@@ -243,6 +244,8 @@ static void claim_pages(ob_heap_t *heap, ob_arena_t *a, size_t i, size_t from, s
     ob_bitmap_set(a->used_map, i + from, n - from);
     ob_bitmap_set(a->dirty_map, i + from, n - from);
     ob_bitmap_clear(a->recent_map, i + from, n - from);
+    if (a->huge_backed)
+        _ob_hugepage_claimed(a, i + from, n - from);
     a->nfree -= (uint32_t)(n - from);
     if (heap != NULL)
         rebucket(heap, a);
@@ -280,18 +283,18 @@ bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages)
  * thread that lives less than a purge delay never reaches).  Then any
  * run. */
 static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
-                            size_t align_pages, bool *zeroed)
+                            size_t align_pages, bool warm_only, bool *zeroed)
 {
     size_t i;
     if (a->huge_backed) {
         /* A huge page is resident as a whole: fill the fuller one. */
-        i = _ob_hugepage_find_run(a, npages, align_pages);
+        i = _ob_hugepage_find_run(a, npages, align_pages, warm_only);
     } else {
         uint64_t busy_or_clean[OB_BITMAP_WORDS];
         for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
             busy_or_clean[w] = a->used_map[w] | ~a->dirty_map[w];
         i = ob_bitmap_find_run(busy_or_clean, npages, align_pages);
-        if (i >= OB_ARENA_PAGES)
+        if (i >= OB_ARENA_PAGES && !warm_only)
             i = ob_bitmap_find_run(a->used_map, npages, align_pages);
     }
     if (i >= OB_ARENA_PAGES)
@@ -302,21 +305,27 @@ static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
 ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
                                 size_t align_pages, bool *zeroed)
 {
-    /* Fullest arena first. */
-    for (size_t b = next_bucket(heap, npages); b < OB_BUCKETS;
-         b = next_bucket(heap, b + 1)) {
-        for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
-            ob_pool_t *pool = try_arena(heap, a, npages, align_pages, zeroed);
-            if (pool != NULL)
-                return pool;
+    /* Fullest arena first.  With huge pages, first on pages that are
+     * resident already in any arena: a new page may cost a whole 2 MiB
+     * (hugepage.c). */
+    for (bool warm_only = _ob_options.hugepages != OB_HUGEPAGES_OFF;; warm_only = false) {
+        for (size_t b = next_bucket(heap, npages); b < OB_BUCKETS;
+             b = next_bucket(heap, b + 1)) {
+            for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
+                ob_pool_t *pool = try_arena(heap, a, npages, align_pages, warm_only, zeroed);
+                if (pool != NULL)
+                    return pool;
+            }
         }
+        if (!warm_only)
+            break;
     }
     /* Then arenas that exited threads left behind. */
     ob_arena_t *a;
     while ((a = _ob_arena_take_abandoned()) != NULL) {
         if (!_ob_heap_adopt(heap, a))
             continue; /* it emptied and went back */
-        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, zeroed);
+        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, false, zeroed);
         if (pool != NULL)
             return pool;
     }
@@ -325,7 +334,7 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
     if (a == NULL)
         return NULL;
     _ob_arena_insert(heap, a);
-    return try_arena(heap, a, npages, align_pages, zeroed);
+    return try_arena(heap, a, npages, align_pages, false, zeroed);
 }
 
 /* Marks a pool's pages free.  Returns true if the arena is now empty. */
@@ -375,6 +384,18 @@ void _ob_arena_purge_one(ob_arena_t *a, bool all)
 
 void _ob_arena_purge(ob_heap_t *heap, bool all)
 {
+    if (!all && _ob_options.hugepages != OB_HUGEPAGES_OFF) {
+        ob_keep_budget_t budget;
+        memset(&budget, 0, sizeof budget);
+        for (size_t b = next_bucket(heap, 0); b < OB_BUCKETS; b = next_bucket(heap, b + 1))
+            for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next)
+                _ob_hugepage_budget_add(&budget, a);
+        unsigned threshold = _ob_hugepage_budget_threshold(&budget);
+        if (threshold <= OB_ARENA_PAGES / 2)
+            for (size_t b = next_bucket(heap, 1); b < OB_BUCKETS; b = next_bucket(heap, b + 1))
+                for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next)
+                    _ob_hugepage_budget_apply(a, threshold);
+    }
     for (size_t b = next_bucket(heap, 1); b < OB_BUCKETS;
          b = next_bucket(heap, b + 1))
         for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next)

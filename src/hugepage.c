@@ -37,11 +37,16 @@
 
 #include "bitmap.h"
 
+#include <string.h>
+
 #define OB_HALF_PAGES (OB_ARENA_PAGES / 2)        /* 128 pages = 2 MiB */
 #define OB_HALF_WORDS (OB_BITMAP_WORDS / 2)
 #define OB_SPARSE_PAGES (OB_HALF_PAGES / 8)       /* "mostly empty"    */
 #define OB_SPARSE_TICKS 20
 #define OB_AUTO_ARENAS 16                          /* 64 MiB            */
+#define OB_KEEP_SHARE 32          /* kept free pages: at most 1/32 of used */
+#define OB_BREAK_MIN_FREE (OB_HALF_PAGES / 4)  /* never break a half fuller */
+#define OB_BREAK_NOW 0xff         /* sparse_ticks: break it at this tick   */
 
 static int thp_mode = -1; /* the kernel's, read once */
 
@@ -77,11 +82,23 @@ bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas)
 }
 
 /* Before the first write to the arena: a page touched before the advice
- * is a small page, and its 2 MiB can no longer fault in as a huge page. */
+ * is a small page, and its 2 MiB can no longer fault in as a huge page.
+ * The header is written next, so the first half is whole from now. */
 void _ob_hugepage_arena_back(ob_arena_t *a)
 {
-    _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE);
+    _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE, true);
     a->huge_backed = true;
+    a->half_state[0] = OB_HALF_WHOLE;
+    a->half_state[1] = OB_HALF_FRESH;
+}
+
+/* Pages [i, i + n) were taken by a pool: a fresh half they touch faults
+ * in as one huge page. */
+void _ob_hugepage_claimed(ob_arena_t *a, size_t i, size_t n)
+{
+    for (size_t half = i / OB_HALF_PAGES; half <= (i + n - 1) / OB_HALF_PAGES; half++)
+        if (a->half_state[half] == OB_HALF_FRESH)
+            a->half_state[half] = OB_HALF_WHOLE;
 }
 
 static unsigned half_used(const ob_arena_t *a, unsigned half)
@@ -92,58 +109,173 @@ static unsigned half_used(const ob_arena_t *a, unsigned half)
     return n;
 }
 
-/* Narrows `which` (free dirty pages the purge tick would return) to what
- * may go without breaking a huge page that should stay (see above). */
+/* Narrows or widens `which` (free dirty pages a purge would return; with
+ * `all`, every one) to what goes back (see above).  A whole half goes
+ * back with all its free pages, written or not: they are all resident,
+ * and a part left behind would stay so after the huge page splits. */
 void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all)
 {
-    if (!a->huge_backed || all)
+    if (!a->huge_backed)
+        return;
+    for (unsigned half = 0; half < 2; half++) {
+        uint64_t *part = which + half * OB_HALF_WORDS;
+        const uint64_t *used = a->used_map + half * OB_HALF_WORDS;
+        const uint64_t *dirty = a->dirty_map + half * OB_HALF_WORDS;
+        unsigned in_use = half_used(a, half);
+        char *start = (char *)ob_arena_base(a) + (size_t)half * OB_HALF_PAGES * OB_PAGE_SIZE;
+        if (a->half_state[half] == OB_HALF_BROKEN) {
+            /* Small pages, purged as such; once all of it goes back, it
+             * may be a huge page again. */
+            bool emptied = in_use == 0;
+            for (unsigned w = 0; w < OB_HALF_WORDS && emptied; w++)
+                emptied = part[w] == dirty[w];
+            if (emptied) {
+                _ob_os_hugepage(start, OB_HALF_PAGES * OB_PAGE_SIZE, true);
+                a->half_state[half] = OB_HALF_FRESH;
+            }
+            continue;
+        }
+        if (a->half_state[half] == OB_HALF_FRESH)
+            continue; /* nothing there */
+        bool go;
+        if (in_use == 0) {
+            /* Once none of it was freed during the last tick. */
+            go = true;
+            for (unsigned w = 0; w < OB_HALF_WORDS; w++)
+                if (part[w] != (dirty[w] & ~used[w]))
+                    go = false;
+            go = go || all;
+            a->sparse_ticks[half] = 0;
+        } else if (a->sparse_ticks[half] == OB_BREAK_NOW) {
+            go = true; /* over the heap's budget (below) */
+        } else if (in_use <= OB_SPARSE_PAGES) {
+            go = all || a->sparse_ticks[half] >= OB_SPARSE_TICKS;
+            if (!go)
+                a->sparse_ticks[half]++;
+        } else {
+            go = all;
+            a->sparse_ticks[half] = 0;
+        }
+        for (unsigned w = 0; w < OB_HALF_WORDS; w++)
+            part[w] = go ? ~used[w] : 0;
+        if (go && in_use > 0) {
+            /* Else khugepaged would make it whole again, resident free
+             * pages and all (a range with one page in use is enough for
+             * it under the default max_ptes_none). */
+            _ob_os_hugepage(start, OB_HALF_PAGES * OB_PAGE_SIZE, false);
+            a->half_state[half] = OB_HALF_BROKEN;
+        } else if (go) {
+            a->half_state[half] = OB_HALF_FRESH;
+        }
+        if (go)
+            a->sparse_ticks[half] = 0;
+    }
+}
+
+/* The heap's budget of kept pages, at each purge tick: free pages kept
+ * resident because their half is whole may be at most 1/OB_KEEP_SHARE of
+ * the pages in use (and one half's worth whatever the heap's size), else
+ * the emptiest halves (at least a quarter free) are broken up, emptiest
+ * first, until the rest fits.  This bounds what huge pages cost in memory
+ * for a heap whose frees leave holes everywhere (producers and consumers,
+ * caches), where waiting for halves to empty or go sparse never ends. */
+void _ob_hugepage_budget_add(ob_keep_budget_t *b, const ob_arena_t *a)
+{
+    for (unsigned half = 0; half < 2; half++) {
+        unsigned used = half_used(a, half);
+        b->used += used;
+        if (!a->huge_backed || a->half_state[half] != OB_HALF_WHOLE || used == 0)
+            continue;
+        b->kept += OB_HALF_PAGES - used;
+        b->halves_by_free[OB_HALF_PAGES - used]++;
+    }
+}
+
+/* After every arena was added: the least free pages a half must have to
+ * be broken up now (above OB_HALF_PAGES: none). */
+unsigned _ob_hugepage_budget_threshold(const ob_keep_budget_t *b)
+{
+    size_t budget = b->used / OB_KEEP_SHARE;
+    if (budget < OB_HALF_PAGES)
+        budget = OB_HALF_PAGES;
+    size_t kept = b->kept;
+    unsigned t = OB_HALF_PAGES + 1;
+    while (kept > budget && t > OB_BREAK_MIN_FREE) {
+        t--;
+        kept -= (size_t)b->halves_by_free[t] * t;
+    }
+    return t;
+}
+
+void _ob_hugepage_budget_apply(ob_arena_t *a, unsigned threshold)
+{
+    if (!a->huge_backed)
         return;
     for (unsigned half = 0; half < 2; half++) {
         unsigned used = half_used(a, half);
-        bool keep;
-        if (used == 0) {
-            /* The whole huge page goes, once none of it was freed during
-             * the last tick (a part would break it). */
-            keep = false;
-            for (unsigned w = 0; w < OB_HALF_WORDS; w++) {
-                unsigned k = half * OB_HALF_WORDS + w;
-                if (which[k] != (a->dirty_map[k] & ~a->used_map[k]))
-                    keep = true;
-            }
-            a->sparse_ticks[half] = 0;
-        } else if (used <= OB_SPARSE_PAGES) {
-            keep = a->sparse_ticks[half] < OB_SPARSE_TICKS;
-            if (keep)
-                a->sparse_ticks[half]++;
-        } else {
-            keep = true;
-            a->sparse_ticks[half] = 0;
-        }
-        if (keep)
-            for (unsigned w = 0; w < OB_HALF_WORDS; w++)
-                which[half * OB_HALF_WORDS + w] = 0;
+        if (a->half_state[half] == OB_HALF_WHOLE && used > 0 &&
+            OB_HALF_PAGES - used >= threshold)
+            a->sparse_ticks[half] = OB_BREAK_NOW;
+    }
+}
+
+/* Free pages that cost no new memory: written ones, and every free page
+ * of a whole half. */
+static void warm_free(const ob_arena_t *a, uint64_t *warm)
+{
+    for (unsigned w = 0; w < OB_BITMAP_WORDS; w++) {
+        uint64_t resident = a->half_state[w / OB_HALF_WORDS] == OB_HALF_WHOLE
+                                ? ~(uint64_t)0 : a->dirty_map[w];
+        warm[w] = resident & ~a->used_map[w];
     }
 }
 
 /* Where a run of n pages goes in a huge-backed arena: the fuller half
- * that has room, then the other, then across the middle.  Returns
+ * that has room, then the other, then across the middle; with
+ * `warm_only`, only on pages that cost no new memory.  Returns
  * OB_ARENA_PAGES if there is no room. */
-size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align)
+size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align, bool warm_only)
 {
+    uint64_t avoid[OB_BITMAP_WORDS];
+    if (warm_only) {
+        warm_free(a, avoid);
+        for (unsigned w = 0; w < OB_BITMAP_WORDS; w++)
+            avoid[w] = ~avoid[w];
+    } else {
+        memcpy(avoid, a->used_map, sizeof avoid);
+    }
     unsigned first = half_used(a, 1) > half_used(a, 0) ? 1 : 0;
     for (unsigned k = 0; k < 2; k++) {
         unsigned half = k == 0 ? first : 1 - first;
         uint64_t busy[OB_BITMAP_WORDS];
         for (unsigned w = 0; w < OB_BITMAP_WORDS; w++)
-            busy[w] = w / OB_HALF_WORDS == half ? a->used_map[w] : ~(uint64_t)0;
+            busy[w] = w / OB_HALF_WORDS == half ? avoid[w] : ~(uint64_t)0;
         size_t i = ob_bitmap_find_run(busy, n, align);
         if (i < OB_ARENA_PAGES)
             return i;
     }
-    return ob_bitmap_find_run(a->used_map, n, align);
+    return ob_bitmap_find_run(avoid, n, align);
 }
 
 /* ---- statistics -------------------------------------------------------- */
+
+/* Pages of the arena the kernel holds for it: those obmalloc wrote and
+ * has not given back, and all of every whole half.  `kept`: of those, the
+ * free pages that are resident only because their half is whole. */
+size_t _ob_hugepage_committed_pages(const ob_arena_t *a, size_t *kept)
+{
+    size_t committed = 0;
+    *kept = 0;
+    for (unsigned w = 0; w < OB_BITMAP_WORDS; w++) {
+        if (a->huge_backed && a->half_state[w / OB_HALF_WORDS] == OB_HALF_WHOLE) {
+            committed += 64;
+            *kept += (size_t)__builtin_popcountll(~a->used_map[w]);
+        } else {
+            committed += (size_t)__builtin_popcountll(a->used_map[w] | a->dirty_map[w]);
+        }
+    }
+    return committed;
+}
 
 /* A mapping that holds an arena (the kernel may have merged several, or an
  * arena with other anonymous memory: then the mapping counts whole). */

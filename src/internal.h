@@ -62,8 +62,18 @@ OB_HIDDEN int _ob_hugepage_kernel_mode(void);
 OB_HIDDEN bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas);
 OB_HIDDEN void _ob_hugepage_arena_back(ob_arena_t *a);
 OB_HIDDEN void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all);
-OB_HIDDEN size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align);
+OB_HIDDEN void _ob_hugepage_claimed(ob_arena_t *a, size_t i, size_t n);
+typedef struct ob_keep_budget {
+    size_t used, kept; /* pages */
+    uint32_t halves_by_free[OB_ARENA_PAGES / 2 + 1];
+} ob_keep_budget_t;
+OB_HIDDEN void _ob_hugepage_budget_add(ob_keep_budget_t *b, const ob_arena_t *a);
+OB_HIDDEN unsigned _ob_hugepage_budget_threshold(const ob_keep_budget_t *b);
+OB_HIDDEN void _ob_hugepage_budget_apply(ob_arena_t *a, unsigned threshold);
+OB_HIDDEN size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align,
+                                       bool warm_only);
 OB_HIDDEN size_t _ob_hugepage_bytes(void);
+OB_HIDDEN size_t _ob_hugepage_committed_pages(const ob_arena_t *a, size_t *kept);
 
 /* ---- the cross-thread protocol (remote.c) ----------------------------- */
 

@@ -132,11 +132,13 @@ void _ob_os_purge(void *p, size_t size)
     errno = saved;
 }
 
-/* Asks for transparent huge pages on [p, p + size) (2 MiB aligned). */
-void _ob_os_hugepage(void *p, size_t size)
+/* Asks for transparent huge pages on [p, p + size) (2 MiB aligned), or
+ * (`on` false) that the kernel, khugepaged included, leave it in small
+ * pages. */
+void _ob_os_hugepage(void *p, size_t size, bool on)
 {
     int saved = errno;
-    madvise(p, size, MADV_HUGEPAGE);
+    madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     errno = saved;
 }
 

@@ -18,7 +18,7 @@ OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
 OB_HIDDEN void _ob_os_unmap(void *p, size_t size);
 OB_HIDDEN void _ob_os_purge(void *p, size_t size);
 OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
-OB_HIDDEN void _ob_os_hugepage(void *p, size_t size); /* MADV_HUGEPAGE */
+OB_HIDDEN void _ob_os_hugepage(void *p, size_t size, bool on); /* MADV_(NO)HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
 OB_HIDDEN int _ob_os_thp_mode(void);
 OB_HIDDEN size_t _ob_os_anon_huge_bytes(bool (*wanted)(uintptr_t start, uintptr_t end));

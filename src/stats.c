@@ -129,7 +129,7 @@ void _ob_stats_heapless_free(unsigned pool_class, bool aligned)
 
 typedef struct walk {
     size_t pools[OB_CLASSES], capacity[OB_CLASSES];
-    size_t arenas, free_pages, committed_pages, quantization, block_offsets;
+    size_t arenas, free_pages, committed_pages, huge_kept_pages, quantization, block_offsets;
     size_t aligned_blocks, aligned_bytes;
     size_t resident;
     size_t huge_cached_bytes, huge_slack;
@@ -172,10 +172,9 @@ static void walk_arena(ob_arena_t *a, void *ctx)
     walk_t *w = ctx;
     w->arenas++;
     w->free_pages += a->nfree;
-    size_t committed = 0;
-    for (size_t i = 0; i < OB_BITMAP_WORDS; i++)
-        committed += (size_t)__builtin_popcountll(a->used_map[i] | a->dirty_map[i]);
-    w->committed_pages += committed;
+    size_t kept;
+    w->committed_pages += _ob_hugepage_committed_pages(a, &kept);
+    w->huge_kept_pages += kept;
     if (w->resident_wanted)
         w->resident += resident_bytes_of((void *)ob_arena_base(a), OB_ARENA_SIZE);
     _ob_arena_for_each_pool(a, walk_pool, w);
@@ -301,6 +300,7 @@ static void fill(struct ob_stats *s, bool resident)
     s->huge_pages_option = (uint32_t)_ob_options.hugepages;
     s->huge_pages_kernel = (uint32_t)_ob_hugepage_kernel_mode();
     s->bytes_huge_pages = _ob_hugepage_bytes();
+    s->bytes_huge_kept = w->huge_kept_pages * OB_PAGE_SIZE;
     _ob_lock(&_ob_heaps_lock);
     s->threads_seen = threads_seen + snap.threads_current;
     _ob_unlock(&_ob_heaps_lock);
@@ -387,11 +387,12 @@ void ob_stats_print(FILE *f)
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
     static const char *const option[] = {"off", "on", "auto"};
     static const char *const kernel[] = {"never", "madvise", "always"};
-    fprintf(f, "huge pages: %s (kernel: %s%s), %zu bytes of arenas in huge pages\n",
+    fprintf(f, "huge pages: %s (kernel: %s%s), %zu bytes of arenas in huge pages, "
+               "%zu of them free pages kept with their huge page\n",
             option[s.huge_pages_option % 3], kernel[s.huge_pages_kernel % 3],
             s.huge_pages_kernel == OB_THP_NEVER && s.huge_pages_option ? ": the option does nothing"
                                                                        : "",
-            s.bytes_huge_pages);
+            s.bytes_huge_pages, s.bytes_huge_kept);
     fprintf(f, "\nbytes mapped, broken down:\n");
     fprintf(f, "  %14zu  in allocated blocks\n", s.bytes_allocated_blocks);
     fprintf(f, "  %14zu  in free blocks\n", s.bytes_free_blocks);
@@ -431,8 +432,8 @@ void ob_stats_print_json(FILE *f)
                "\"cross_thread_reused\": %llu},\n",
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
-    fprintf(f, " \"huge_pages\": {\"option\": %u, \"kernel\": %u, \"bytes\": %zu},\n",
-            s.huge_pages_option, s.huge_pages_kernel, s.bytes_huge_pages);
+    fprintf(f, " \"huge_pages\": {\"option\": %u, \"kernel\": %u, \"bytes\": %zu, \"kept\": %zu},\n",
+            s.huge_pages_option, s.huge_pages_kernel, s.bytes_huge_pages, s.bytes_huge_kept);
     fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "
                "\"unused_pools\": %zu, \"metadata\": %zu, \"quantization\": %zu, "
                "\"alignment\": %zu, \"mapped\": %zu}}\n",

@@ -211,6 +211,8 @@ _Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
  *   dirty_map: pages that may hold non-zero data (set when a pool takes a
  *              page, cleared when a free page is purged)
  *   recent_map ⊆ ~used_map ∩ dirty_map: freed since the last purge tick
+ *   half_state[h] == OB_HALF_WHOLE only if huge_backed: every page of
+ *              half h is resident, dirty or not (hugepage.c)
  */
 typedef struct ob_arena {
     _Atomic(struct ob_heap *) heap;   /* owner; NULL while abandoned      */
@@ -224,7 +226,8 @@ typedef struct ob_arena {
     bool huge_backed;                 /* MADV_HUGEPAGE asked (hugepage.c) */
     uint8_t sparse_ticks[2];          /* per 2 MiB half: purge ticks in a
                                          row it stayed mostly empty       */
-    uint8_t _pad_bytes[5];
+    uint8_t half_state[2];            /* per 2 MiB half: OB_HALF_*        */
+    uint8_t _pad_bytes[3];
     uint64_t _pad[2];
     ob_pool_t pages[OB_ARENA_PAGES];
 } ob_arena_t;
@@ -375,6 +378,12 @@ typedef struct ob_options {
 } ob_options_t;
 
 enum { OB_HUGEPAGES_OFF, OB_HUGEPAGES_ON, OB_HUGEPAGES_AUTO };
+
+/* What a 2 MiB half of a huge-backed arena is to the kernel (hugepage.c):
+ * FRESH, nothing mapped (its next fault may bring a huge page); WHOLE, a
+ * huge page, resident as a whole; BROKEN, 4 KiB pages (part of it went
+ * back; it stays so until khugepaged collapses it). */
+enum { OB_HALF_FRESH, OB_HALF_WHOLE, OB_HALF_BROKEN };
 
 /* ---- reports (report.c) ----------------------------------------------- */
 

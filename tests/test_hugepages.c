@@ -9,6 +9,11 @@
  *   test_hugepages off   run with OBMALLOC_HUGEPAGES=0: the same heap shows
  *                        none (where the kernel's mode is `madvise`; under
  *                        `always` every anonymous mapping may get them).
+ * Then, both: a heap with holes everywhere (one page in four kept, as
+ * producers and consumers leave it): after two purge ticks (ob_collect(0),
+ * no clock involved) the free pages kept inside whole huge pages are
+ * within the heap's budget (1/32 of the pages in use, or one huge page),
+ * and resident memory follows the pages in use.
  * Where the kernel says `never`, both check that the option is a quiet
  * no-op.  Nothing here is timed. */
 #include "obmalloc.h" /* before check.h, whose drop-in variant renames ob_* */
@@ -45,6 +50,51 @@ static size_t anon_huge_bytes(void)
 
 #define HEAP (256u << 20)
 #define BLOCK 64
+
+static void holes(int on)
+{
+    size_t n = scaled(HEAP / 4 / BLOCK);
+    void **v = malloc(n * sizeof *v);
+    CHECK(v != NULL);
+    memset(v, 1, n * sizeof *v);
+    size_t before = resident_bytes();
+    for (size_t i = 0; i < n; i++) {
+        v[i] = ob_malloc(BLOCK);
+        CHECK(v[i] != NULL);
+        memset(v[i], 7, BLOCK);
+    }
+    size_t peak = resident_bytes(), kept_blocks = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t page = ((uintptr_t)v[i] % (4u << 20)) / (16u << 10);
+        if (page % 4 != 0) {
+            ob_free(v[i]);
+            v[i] = NULL;
+        } else {
+            kept_blocks++;
+        }
+    }
+    struct ob_stats s = stats_now();
+    size_t kept_before = s.bytes_huge_kept;
+    ob_collect(0);
+    ob_collect(0);
+    s = stats_now();
+    size_t after = resident_bytes();
+    size_t in_use = kept_blocks * BLOCK;
+    printf("holes: %zu MB resident at the peak, %zu MB after two ticks, %zu MB in use; "
+           "free pages kept in huge pages: %zu MB before the ticks, %zu MB after\n",
+           (peak - before) >> 20, (after - before) >> 20, in_use >> 20, kept_before >> 20,
+           s.bytes_huge_kept >> 20);
+    if (on)
+        CHECK(kept_before >= (peak - before) / 2); /* the holes, before */
+    else
+        CHECK_EQ(kept_before, 0);
+    CHECK(s.bytes_huge_kept <= in_use / 32 + (2u << 20));
+    CHECK(after <= before + in_use + in_use / 8 + (4u << 20));
+    for (size_t i = 0; i < n; i++)
+        ob_free(v[i]);
+    free(v);
+    ob_collect(1);
+}
 
 int main(int argc, char **argv)
 {
@@ -95,6 +145,8 @@ int main(int argc, char **argv)
     if (on && mode == 1)
         CHECK(anon_huge_bytes() <= (4u << 20)); /* the huge pages went back */
     free(v);
+    check_heap_sound();
+    holes(on);
     check_heap_sound();
     puts("test_hugepages: ok");
     return 0;
