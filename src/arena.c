@@ -283,18 +283,18 @@ bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages)
  * thread that lives less than a purge delay never reaches).  Then any
  * run. */
 static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
-                            size_t align_pages, bool warm_only, bool *zeroed)
+                            size_t align_pages, bool fresh_too, bool *zeroed)
 {
     size_t i;
     if (a->huge_backed) {
         /* A huge page is resident as a whole: fill the fuller one. */
-        i = _ob_hugepage_find_run(a, npages, align_pages, warm_only);
+        i = _ob_hugepage_find_run(a, npages, align_pages, fresh_too);
     } else {
         uint64_t busy_or_clean[OB_BITMAP_WORDS];
         for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
             busy_or_clean[w] = a->used_map[w] | ~a->dirty_map[w];
         i = ob_bitmap_find_run(busy_or_clean, npages, align_pages);
-        if (i >= OB_ARENA_PAGES && !warm_only)
+        if (i >= OB_ARENA_PAGES)
             i = ob_bitmap_find_run(a->used_map, npages, align_pages);
     }
     if (i >= OB_ARENA_PAGES)
@@ -305,19 +305,19 @@ static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
 ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
                                 size_t align_pages, bool *zeroed)
 {
-    /* Fullest arena first.  With huge pages, first on pages that are
-     * resident already in any arena: a new page may cost a whole 2 MiB
+    /* Fullest arena first.  With huge pages, a fresh 2 MiB half (its first
+     * page faults in all of it) only when no arena has room elsewhere
      * (hugepage.c). */
-    for (bool warm_only = _ob_options.hugepages != OB_HUGEPAGES_OFF;; warm_only = false) {
+    for (bool fresh_too = _ob_options.hugepages == OB_HUGEPAGES_OFF;; fresh_too = true) {
         for (size_t b = next_bucket(heap, npages); b < OB_BUCKETS;
              b = next_bucket(heap, b + 1)) {
             for (ob_arena_t *a = heap->buckets[b]; a != NULL; a = a->next) {
-                ob_pool_t *pool = try_arena(heap, a, npages, align_pages, warm_only, zeroed);
+                ob_pool_t *pool = try_arena(heap, a, npages, align_pages, fresh_too, zeroed);
                 if (pool != NULL)
                     return pool;
             }
         }
-        if (!warm_only)
+        if (fresh_too)
             break;
     }
     /* Then arenas that exited threads left behind. */
@@ -325,7 +325,7 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
     while ((a = _ob_arena_take_abandoned()) != NULL) {
         if (!_ob_heap_adopt(heap, a))
             continue; /* it emptied and went back */
-        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, false, zeroed);
+        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, true, zeroed);
         if (pool != NULL)
             return pool;
     }
@@ -334,7 +334,7 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
     if (a == NULL)
         return NULL;
     _ob_arena_insert(heap, a);
-    return try_arena(heap, a, npages, align_pages, false, zeroed);
+    return try_arena(heap, a, npages, align_pages, true, zeroed);
 }
 
 /* Marks a pool's pages free.  Returns true if the arena is now empty. */

@@ -126,6 +126,14 @@ static void check_arena(ob_arena_t *a, void *ctx)
     for (size_t i = 0; i < OB_ARENA_HEADER_PAGES; i++)
         if (!ob_bitmap_any(a->used_map, i, 1))
             problem(c, a, "an arena header page is marked free");
+    for (size_t half = 0; half < 2; half++) {
+        size_t from = half * (OB_ARENA_PAGES / 2), n = OB_ARENA_PAGES / 2;
+        if (!a->huge_backed && a->half_state[half] != OB_HALF_FRESH)
+            problem(c, a, "half %zu of an arena in small pages has a huge-page state", half);
+        else if (a->huge_backed && a->half_state[half] == OB_HALF_FRESH &&
+                 (ob_bitmap_any(a->used_map, from, n) || ob_bitmap_any(a->dirty_map, from, n)))
+            problem(c, a, "half %zu of the arena is marked fresh but holds pages", half);
+    }
     size_t i = OB_ARENA_HEADER_PAGES;
     while (i < OB_ARENA_PAGES) {
         ob_pool_t *page = &a->pages[i];

@@ -7,31 +7,53 @@
  * order is a TLB miss per step; with huge pages it is one entry per 2 MiB.
  * The cost is memory: a huge page is resident as a whole once touched, and
  * giving back part of it (madvise(MADV_DONTNEED) on 16 KiB) splits it into
- * 4 KiB pages for good.  So, for an arena that asked for huge pages:
+ * 4 KiB pages.  Each half of an arena that asked for huge pages is in one
+ * of three states (half_state, types.h):
  *
- *   placement  new pools go into the fuller half that has room (after the
- *              fullest arena: arena.c), so halves fill densely and the
- *              emptier one drains;
- *   return     a half goes back whole, at a purge tick, once it holds no
- *              pool (one madvise of 2 MiB: the huge page goes as a whole);
- *              a half that still holds a few pools is left whole, unless
- *              it stays mostly empty (at most 1/8 of its pages in pools)
- *              for OB_SPARSE_TICKS ticks in a row, then it is broken up
- *              and its free pages go back as with small pages: a second
- *              (20 ticks of the default 50 ms) is long enough that a
- *              program between two phases keeps its huge pages, and short
- *              enough that a heap that shrank for good gives back what it
- *              no longer uses; ob_collect(1) purges everything at once, as
- *              it always did;
+ *       first pool placed               no pool left, a quiet tick
+ *   FRESH -----------------> WHOLE -----------------------------> FRESH
+ *     ^                        |  sparse for a second, or over the
+ *     |  every page went back  |  heap's budget, or ob_collect(1):
+ *     +------------------- BROKEN <-- its free pages go back, and
+ *                                     MADV_NOHUGEPAGE
+ *
+ *   placement  the fullest arena with room first, as without huge pages
+ *              (arena.c), and in it the fuller half with room: halves fill
+ *              densely and the emptier one drains; but a fresh half, whose
+ *              first page faults in 2 MiB, only when no arena of the heap
+ *              has room elsewhere;
+ *   return     a whole half goes back whole once it holds no pool and
+ *              none of it was freed during the last tick (one 2 MiB
+ *              madvise).  A half that still holds pools is kept whole,
+ *              unless
+ *              - it stays mostly empty (at most 1/8 of its pages in pools)
+ *                for OB_SPARSE_TICKS ticks in a row: a second (20 ticks of
+ *                the default 50 ms) is long enough that a program between
+ *                two phases keeps its huge pages, and short enough that a
+ *                heap that shrank for good gives back what it no longer
+ *                uses; or
+ *              - the heap's free pages kept in whole halves pass its
+ *                budget (1/32 of its pages in use, at least one half):
+ *                then its emptiest halves are broken up at the tick,
+ *                which bounds the memory huge pages cost a heap whose
+ *                frees leave holes everywhere (xmalloc);
+ *              a broken half gives back all its free pages, written or
+ *              not (all were resident), is marked MADV_NOHUGEPAGE (else
+ *              khugepaged, which under its default max_ptes_none makes a
+ *              huge page of any range with one page in use, would undo
+ *              it), and is purged as small pages until it empties;
+ *              ob_collect(1) purges everything at once, as it always did;
  *   guards     the arena's two guard pages (PROT_NONE, arena.c) would
  *              split its first half into three mappings, none of them a
  *              huge page: huge-backed arenas go without them.
  *
- * OBMALLOC_HUGEPAGES=1 asks for every arena; =auto only once the process
- * has OB_AUTO_ARENAS arenas (a heap of 64 MiB and more: below that the TLB
- * covers most of it, and a 2 MiB step in resident memory is a large part
- * of a small program's); 0, the default, never.  Where the kernel says
- * `never` the option is a quiet no-op and the statistics say so.
+ * OBMALLOC_HUGEPAGES=auto, the default, asks for huge pages for the arenas
+ * mapped once the process has OB_AUTO_ARENAS (64 MiB): below that the TLB
+ * covers most of the heap, and a 2 MiB step in resident memory is a large
+ * part of a small program's.  =1 asks for every arena but each heap's
+ * first (its header would make 2 MiB per thread resident at once); 0
+ * never.  Where the kernel says `never` the option is a quiet no-op and
+ * the statistics say so.
  */
 #include "internal.h"
 
@@ -48,13 +70,17 @@
 #define OB_BREAK_MIN_FREE (OB_HALF_PAGES / 4)  /* never break a half fuller */
 #define OB_BREAK_NOW 0xff         /* sparse_ticks: break it at this tick   */
 
-static int thp_mode = -1; /* the kernel's, read once */
+static _Atomic int thp_mode = -1; /* the kernel's, read once */
+static atomic_bool any_arena_asked; /* for the statistics */
 
 int _ob_hugepage_kernel_mode(void)
 {
-    if (thp_mode < 0)
-        thp_mode = _ob_os_thp_mode();
-    return thp_mode;
+    int mode = atomic_load_explicit(&thp_mode, memory_order_relaxed);
+    if (mode < 0) { /* two threads may both read sysfs: same answer */
+        mode = _ob_os_thp_mode();
+        atomic_store_explicit(&thp_mode, mode, memory_order_relaxed);
+    }
+    return mode;
 }
 
 /* Called for a new arena (not yet in use): true if it asks for huge
@@ -87,6 +113,7 @@ bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas)
 void _ob_hugepage_arena_back(ob_arena_t *a)
 {
     _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE, true);
+    atomic_store_explicit(&any_arena_asked, true, memory_order_relaxed);
     a->huge_backed = true;
     a->half_state[0] = OB_HALF_WHOLE;
     a->half_state[1] = OB_HALF_FRESH;
@@ -219,31 +246,16 @@ void _ob_hugepage_budget_apply(ob_arena_t *a, unsigned threshold)
     }
 }
 
-/* Free pages that cost no new memory: written ones, and every free page
- * of a whole half. */
-static void warm_free(const ob_arena_t *a, uint64_t *warm)
-{
-    for (unsigned w = 0; w < OB_BITMAP_WORDS; w++) {
-        uint64_t resident = a->half_state[w / OB_HALF_WORDS] == OB_HALF_WHOLE
-                                ? ~(uint64_t)0 : a->dirty_map[w];
-        warm[w] = resident & ~a->used_map[w];
-    }
-}
-
 /* Where a run of n pages goes in a huge-backed arena: the fuller half
- * that has room, then the other, then across the middle; with
- * `warm_only`, only on pages that cost no new memory.  Returns
- * OB_ARENA_PAGES if there is no room. */
-size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align, bool warm_only)
+ * that has room, then the other, then across the middle; not in a fresh
+ * half unless `fresh_too`.  Returns OB_ARENA_PAGES if there is no room. */
+size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align, bool fresh_too)
 {
     uint64_t avoid[OB_BITMAP_WORDS];
-    if (warm_only) {
-        warm_free(a, avoid);
-        for (unsigned w = 0; w < OB_BITMAP_WORDS; w++)
-            avoid[w] = ~avoid[w];
-    } else {
-        memcpy(avoid, a->used_map, sizeof avoid);
-    }
+    for (unsigned w = 0; w < OB_BITMAP_WORDS; w++)
+        avoid[w] = a->used_map[w] |
+                   (!fresh_too && a->half_state[w / OB_HALF_WORDS] == OB_HALF_FRESH
+                        ? ~(uint64_t)0 : 0);
     unsigned first = half_used(a, 1) > half_used(a, 0) ? 1 : 0;
     for (unsigned k = 0; k < 2; k++) {
         unsigned half = k == 0 ? first : 1 - first;
@@ -293,7 +305,7 @@ static bool holds_arena(uintptr_t start, uintptr_t end)
  * kernel's mode is `always`. */
 size_t _ob_hugepage_bytes(void)
 {
-    if (_ob_options.hugepages == OB_HUGEPAGES_OFF &&
+    if (!atomic_load_explicit(&any_arena_asked, memory_order_relaxed) &&
         _ob_hugepage_kernel_mode() != OB_THP_ALWAYS)
         return 0;
     if (_ob_hugepage_kernel_mode() == OB_THP_NEVER)

@@ -71,7 +71,7 @@ OB_HIDDEN void _ob_hugepage_budget_add(ob_keep_budget_t *b, const ob_arena_t *a)
 OB_HIDDEN unsigned _ob_hugepage_budget_threshold(const ob_keep_budget_t *b);
 OB_HIDDEN void _ob_hugepage_budget_apply(ob_arena_t *a, unsigned threshold);
 OB_HIDDEN size_t _ob_hugepage_find_run(const ob_arena_t *a, size_t n, size_t align,
-                                       bool warm_only);
+                                       bool fresh_too);
 OB_HIDDEN size_t _ob_hugepage_bytes(void);
 OB_HIDDEN size_t _ob_hugepage_committed_pages(const ob_arena_t *a, size_t *kept);
 
