@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench bench-hardening bench-scaling install clean
+.PHONY: all build deps run test bench bench-hardening bench-scaling fuzz install clean
 
 all: build
 
@@ -41,8 +41,18 @@ bench-hardening: build
 	cmake -S . -B $(BUILD)-unhardened -DCMAKE_BUILD_TYPE=Release -DOB_TESTS=OFF \
 	  -DCMAKE_C_FLAGS=-DOB_HARDENED=0 >/dev/null
 	cmake --build $(BUILD)-unhardened -j $(JOBS) --target obmalloc_shared >/dev/null
+	bench/instructions.sh hardened=$(BUILD)/libobmalloc.so \
+	  unhardened=$(BUILD)-unhardened/libobmalloc.so | tee bench/results/hardening/instructions.md
 	python3 bench/suite.py --allocators obmalloc --out bench/results/hardening \
 	  --variant unhardened=$(BUILD)-unhardened/libobmalloc.so $(BENCH_ARGS)
+
+# The fuzzer for as long as asked (seconds), both threads of the machine:
+# make fuzz FUZZ_TIME=3600.  Crashes land in build/fuzz/crash-*.
+FUZZ_TIME ?= 600
+FUZZ_JOBS ?= $(JOBS)
+fuzz: build
+	tests/fuzz/run.sh $(BUILD)/fuzz_ops tests/fuzz $(BUILD)/fuzz $(FUZZ_TIME) \
+	  -jobs=$(FUZZ_JOBS) -workers=$(FUZZ_JOBS)
 
 install: build
 	cmake --install $(BUILD) --prefix $(PREFIX)

@@ -78,7 +78,7 @@ void ob_free_sized(void *p, size_t size)
         ob_block_t *b = p;
         if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
                       ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
-                      b != pool->free)) {
+                      !ob_block_is_marked(b, pool))) {
             push_block(heap, pool, b);
             return;
         }

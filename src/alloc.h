@@ -28,6 +28,7 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
     if (OB_HARDENED && OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
         return _ob_corrupt_free_list(b);
     pool->free = ob_block_next(b);
+    ob_block_unmark(b);
     pool->used++;
     return b;
 }
@@ -58,6 +59,7 @@ OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
     ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     ob_block_set_next(b, pool->free);
+    ob_block_mark(b, pool);
     pool->free = b;
     /* An ACTIVE pool's last live block came back and it goes back to its
      * arena (the current pool, which stays, never counts down to 0: see
@@ -73,11 +75,11 @@ OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
         return false;
     /* Our own arena: no map lookup, no owner check.  One product and one
      * bound prove that the pool is ACTIVE and p a block it handed out
-     * (internal.h); the head of the free list is a double free. */
+     * (internal.h); a block that carries the free mark is a double free. */
     ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
     ob_block_t *b = p;
     if (OB_LIKELY(OB_HARDENED ? ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
-                                    b != pool->free
+                                    !ob_block_is_marked(b, pool)
                               : pool->state == OB_POOL_ACTIVE))
         push_block(heap, pool, b);
     else

@@ -181,10 +181,13 @@ static void arena_unmap(ob_arena_t *a)
 static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
 {
     OB_BITMAP_RUNS(which, start, len, {
-        _ob_os_purge((char *)ob_arena_base(a) + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE);
+        /* A run the OS would not take back still holds its data: it stays
+         * dirty (calloc would otherwise take it for zeroes). */
+        if (_ob_os_purge((char *)ob_arena_base(a) + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE))
+            ob_bitmap_clear(a->dirty_map, start, len);
     });
-    for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
-        a->dirty_map[w] &= ~which[w];
+    if (a->huge_backed)
+        _ob_hugepage_purged(a);
 }
 
 /* An arena with no pool: keep it as a spare, or unmap it. */

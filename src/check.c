@@ -92,6 +92,9 @@ static void check_pool(ob_pool_t *pool, void *ctx)
             problem(c, b, "free list of the pool at page %zu is longer than the pool", index);
             return;
         }
+        if (OB_HARDENED && !_ob_debug_on && !ob_block_is_marked(b, pool))
+            problem(c, b, "a free block of the pool at page %zu lost its free mark "
+                          "(written after it was freed)", index);
     }
     c->r->free_blocks_checked += length;
     if (ob_pool_used(pool) + length != carved)
@@ -191,6 +194,9 @@ static bool check_in_transit(check_t *c, const ob_block_t *b, const ob_pool_t *p
         problem(c, b, "a block on this thread's %s is not a live block of its pool", where);
         return false;
     }
+    if (OB_HARDENED && !_ob_debug_on && !ob_block_is_marked(b, home))
+        problem(c, b, "a block on this thread's %s lost its free mark "
+                      "(written after it was freed)", where);
     return true;
 }
 

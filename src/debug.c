@@ -8,9 +8,9 @@
  *
  *   inner block (normal allocator)
  *   +---------+-------------------------------------+-----------+------------+
- *   | padding | header (48 bytes)                   | user data | tail guard |
- *   | (only   | link size serial prefix|state seal  | `size`    | 0xFD up to |
- *   | aligned)|                     guard: 8 x 0xFD | bytes     | inner end  |
+ *   | padding | header (64 bytes)                   | user data | tail guard |
+ *   | (only   | link mark size serial prefix|state  | `size`    | 0xFD up to |
+ *   | aligned)|          seal, guard: 16 x 0xFD     | bytes     | inner end  |
  *   +---------+-------------------------------------+-----------+------------+
  *   ^ inner                                         ^ user = inner + prefix
  *
@@ -18,13 +18,15 @@
  *                 state, the address and a per-process secret: a pointer
  *                 that is not a block's start, or a header that was written
  *                 over, does not match)
- *   header.link is the inner block's first word when prefix == 48, the one
- *                 the normal allocator's free list uses; it is not sealed.
- *   prefix > 48 (over-aligned blocks): inner + 8 holds a note of the prefix
+ *   header.link and header.mark are the inner block's first two words when
+ *                 prefix == 64, the ones the normal allocator writes when
+ *                 the inner block is freed (its free-list link and its
+ *                 free mark, types.h); they are not sealed, so that a
+ *                 block freed twice after it left the quarantine is still
+ *                 recognised as one.
+ *   prefix > 64 (over-aligned blocks): inner + 8 holds a note of the prefix
  *                 and inner + 16 the prefix, so that ob_heap_check can
- *                 find the header from the inner block.  (With a prefix of
- *                 64 the header starts at inner + 16: its link field is the
- *                 prefix word, one more reason nothing writes it.)
+ *                 find the header from the inner block.
  *
  * New memory is filled with 0xCD (calloc: zero), freed memory with 0xDD.
  * A freed block waits in a bounded FIFO quarantine (OBMALLOC_DEBUG_QUARANTINE
@@ -72,7 +74,7 @@
 bool _ob_debug_on;
 bool _ob_valgrind_on;
 
-#define HDR 48
+#define HDR 64
 #define TAIL_MIN 16
 #define GUARD 0xFD
 #define FILL_NEW 0xCD
@@ -82,14 +84,15 @@ enum { ALIVE = 0x4c697665, FREED = 0x46726565, EVICTED = 0x476f6e65 };
 
 typedef struct dbg_header {
     uint64_t link;
+    uint64_t mark;
     uint64_t size;   /* as requested */
     uint64_t serial; /* 1 for the process's first block, and so on */
     uint32_t prefix; /* user - inner */
     uint32_t state;
     uint64_t seal;
-    uint8_t guard[8];
+    uint8_t guard[16];
 } dbg_header_t;
-_Static_assert(sizeof(dbg_header_t) == HDR, "the header is 48 bytes");
+_Static_assert(sizeof(dbg_header_t) == HDR, "the header is 64 bytes");
 
 static _Atomic uint64_t serial_next = 1;
 
@@ -273,7 +276,7 @@ static dbg_header_t *header_for(const void *p, const char *bug)
 static const unsigned char *changed_guard(const char *user, const dbg_header_t *h,
                                           const char **bug)
 {
-    for (int i = 7; i >= 0; i--) {
+    for (int i = (int)sizeof h->guard - 1; i >= 0; i--) {
         if (h->guard[i] != GUARD) {
             *bug = "buffer underflow";
             return &h->guard[i];
@@ -388,7 +391,10 @@ static void evict(char *user, dbg_header_t *h)
 {
     char *inner = inner_of(user, h);
     set_state(h, user, EVICTED);
-    VG(VALGRIND_MAKE_MEM_UNDEFINED(inner, sizeof(void *)));
+    /* The normal free reads the inner block's free mark and writes it and
+     * the link (types.h): the header's first two words (defined: see
+     * _ob_debug_malloc), or the prefix note of an over-aligned block. */
+    VG(VALGRIND_MAKE_MEM_DEFINED(inner, 2 * sizeof(void *)));
     _ob_free_inner(inner);
 }
 
@@ -508,6 +514,7 @@ void *_ob_debug_malloc(size_t size, size_t align, bool zero)
         ((uint64_t *)inner)[2] = prefix;
     }
     dbg_header_t *h = header_of(user);
+    h->link = h->mark = 0;
     h->size = size;
     h->serial = atomic_fetch_add_explicit(&serial_next, 1, memory_order_relaxed);
     h->prefix = (uint32_t)prefix;

@@ -30,6 +30,44 @@ OB_COLD static void invalid_free(int state, const void *p)
     _ob_fatal("invalid free", p, describe_state(state));
 }
 
+static bool on_list(const ob_block_t *head, const ob_block_t *b, size_t limit)
+{
+    for (size_t n = 0; head != NULL && n <= limit; n++, head = ob_block_next(head)) {
+        if (head == b)
+            return true;
+        if (((uintptr_t)head ^ (uintptr_t)b) >> OB_ARENA_SHIFT)
+            return false; /* a broken link: ob_heap_check will say where */
+    }
+    return false;
+}
+
+/* b carries the free mark: say where it already is.  The lists the
+ * calling thread may read are walked; a block on none of them is waiting
+ * in another thread's outbox or reuse stack, on its way home. */
+OB_COLD _Noreturn static void double_free(ob_heap_t *heap, ob_pool_t *pool,
+                                          ob_block_t *b, bool owner)
+{
+    size_t limit = pool->capacity;
+    if (owner && on_list(pool->free, b, limit))
+        _ob_fatal("double free", b, "the block is already on its pool's free list");
+    if (owner && on_list(ob_remote_list(atomic_load_explicit(&pool->remote,
+                                                               memory_order_acquire)),
+                         b, limit))
+        _ob_fatal("double free", b, "the block was already freed by another thread, "
+                                    "and is on its way back to its pool");
+    if (owner && on_list((const ob_block_t *)atomic_load_explicit(&heap->delayed,
+                                                                  memory_order_acquire),
+                         b, SIZE_MAX))
+        _ob_fatal("double free", b, "the block was already freed by another thread, "
+                                    "and is on its way back to its pool");
+    if (heap->initialized && _ob_remote_holds(heap, b))
+        _ob_fatal("double free", b, "the block was freed twice by this thread, "
+                                    "and is waiting to go back to the thread that owns it");
+    _ob_fatal("double free", b, "the block carries obmalloc's free mark: it was freed and not "
+                                "allocated since (it waits in another thread's list, on its "
+                                "way back to its pool)");
+}
+
 /* p lies in an arena of ours, in `pool`'s pages. */
 void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 {
@@ -43,9 +81,10 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
         invalid_free(state, p);
     ob_block_t *b = p;
     bool aligned = state == OB_POOL_DEDICATED;
+    if (OB_UNLIKELY(ob_block_is_marked(b, pool)))
+        double_free(heap, pool, b, owner);
+    ob_block_mark(b, pool);
     if (owner) {
-        if (OB_UNLIKELY(b == pool->free))
-            _ob_fatal("double free", p, "the block is already at the head of its pool's free list");
         if (aligned)
             ob_stat_add(&heap->stats.aligned_frees, 1);
         else

@@ -236,6 +236,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         _ob_stats_flush_class(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;
         pool->free = ob_block_next(b);
+        ob_block_unmark(b);
         pool->used++;
         return b;
     }
@@ -268,6 +269,11 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
     ob_stat_add(&heap->stats.aligned_mallocs, 1);
+    if (!zeroed) { /* a block freed here before may have left its mark */
+        if (OB_UNLIKELY(_ob_valgrind_on))
+            _ob_debug_vg_reuse(ob_pool_blocks(pool), sizeof(ob_block_t));
+        ob_block_unmark((ob_block_t *)ob_pool_blocks(pool));
+    }
     return ob_pool_blocks(pool);
 oom:
     errno = ENOMEM;

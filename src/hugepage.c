@@ -199,6 +199,16 @@ void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all)
     }
 }
 
+/* After a purge: a half the filter let go of but whose pages the OS kept
+ * (madvise refused) still holds them; it is handled as small pages. */
+void _ob_hugepage_purged(ob_arena_t *a)
+{
+    for (unsigned half = 0; half < 2; half++)
+        if (a->half_state[half] == OB_HALF_FRESH &&
+            ob_bitmap_any(a->dirty_map, half * OB_HALF_PAGES, OB_HALF_PAGES))
+            a->half_state[half] = OB_HALF_BROKEN;
+}
+
 /* The heap's budget of kept pages, at each purge tick: free pages kept
  * resident because their half is whole may be at most 1/OB_KEEP_SHARE of
  * the pages in use (and one half's worth whatever the heap's size), else

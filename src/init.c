@@ -71,7 +71,7 @@ void _ob_init(void)
     if (_ob_override_init != NULL)
         _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();
-    _ob_secret = _ob_os_random();
+    _ob_secret = _ob_os_random() | 1; /* never 0: 0 is the unmarked free mark */
     _ob_debug_init(); /* decides _ob_divert before anything can call malloc */
     _ob_stats_init();
     _ob_os_thread_key_init(on_thread_exit);

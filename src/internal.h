@@ -63,6 +63,7 @@ OB_HIDDEN bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas);
 OB_HIDDEN void _ob_hugepage_arena_back(ob_arena_t *a);
 OB_HIDDEN void _ob_hugepage_purge_filter(ob_arena_t *a, uint64_t *which, bool all);
 OB_HIDDEN void _ob_hugepage_claimed(ob_arena_t *a, size_t i, size_t n);
+OB_HIDDEN void _ob_hugepage_purged(ob_arena_t *a);
 typedef struct ob_keep_budget {
     size_t used, kept; /* pages */
     uint32_t halves_by_free[OB_ARENA_PAGES / 2 + 1];
@@ -77,6 +78,7 @@ OB_HIDDEN size_t _ob_hugepage_committed_pages(const ob_arena_t *a, size_t *kept)
 
 /* ---- the cross-thread protocol (remote.c) ----------------------------- */
 
+OB_HIDDEN bool _ob_remote_holds(const ob_heap_t *heap, const ob_block_t *b);
 OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_flush(ob_heap_t *heap);
@@ -284,6 +286,23 @@ OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
 OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
 {
     b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret : 0);
+}
+
+/* The free mark (types.h): the address of the block's pool descriptor;
+ * none without hardening. */
+OB_INLINE bool ob_block_is_marked(const ob_block_t *b, const struct ob_pool *pool)
+{
+    return OB_HARDENED && b->free_mark == (uintptr_t)pool;
+}
+OB_INLINE void ob_block_mark(ob_block_t *b, const struct ob_pool *pool)
+{
+    if (OB_HARDENED)
+        b->free_mark = (uintptr_t)pool;
+}
+OB_INLINE void ob_block_unmark(ob_block_t *b)
+{
+    if (OB_HARDENED)
+        b->free_mark = 0;
 }
 
 /* The parts of pool->remote (remote.c). */

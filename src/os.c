@@ -33,6 +33,100 @@
 #define OB_ON_VALGRIND() 0
 #endif
 
+/* ---- fault injection (test builds only) ---------------------------------
+ *
+ * Built with -DOB_FAULT_INJECTION=1 (the obmalloc_faults library of the
+ * test suite, never the release library), every call to an OS primitive
+ * below first asks _ob_fault_hit, which counts the calls of each kind and
+ * makes the one a test chose fail as the OS would (ENOMEM).  Each call is
+ * named by its site: the obmalloc function that called this layer and the
+ * line of the primitive here.  tests/test_faults.c sweeps every call of a
+ * scripted workload.  Without the option FAULT() is the constant false. */
+#ifndef OB_FAULT_INJECTION
+#define OB_FAULT_INJECTION 0
+#endif
+#if OB_FAULT_INJECTION
+static _Atomic uint64_t fault_calls[OB_FAULT_KINDS];
+static _Atomic uint64_t fault_at[OB_FAULT_KINDS];
+static ob_fault_site_t fault_sites[OB_FAULT_MAX_SITES];
+static _Atomic unsigned fault_nsites;
+static ob_fault_site_t fault_failed;
+static ob_lock_t fault_lock = OB_LOCK_INIT;
+
+/* A plan for the calls made at start-up, before a test can make one:
+ * OB_FAULT_PLAN=kind,nth in the environment. */
+static void fault_plan_from_env(void)
+{
+    static _Atomic int read_yet;
+    if (atomic_exchange(&read_yet, 1))
+        return;
+    const char *e = getenv("OB_FAULT_PLAN");
+    if (e == NULL)
+        return;
+    char *end;
+    long kind = strtol(e, &end, 10);
+    if (*end == ',' && kind >= 0 && kind < OB_FAULT_KINDS)
+        atomic_store(&fault_at[kind], strtoull(end + 1, NULL, 10));
+}
+
+static bool fault_hit(int kind, const void *caller, int line)
+{
+    fault_plan_from_env();
+    uint64_t n = atomic_fetch_add(&fault_calls[kind], 1) + 1;
+    ob_fault_site_t site = {kind, line, (uintptr_t)caller};
+    _ob_lock(&fault_lock);
+    unsigned i, have = atomic_load(&fault_nsites);
+    for (i = 0; i < have; i++)
+        if (fault_sites[i].kind == kind && fault_sites[i].line == line &&
+            fault_sites[i].caller == site.caller)
+            break;
+    if (i == have && have < OB_FAULT_MAX_SITES) {
+        fault_sites[have] = site;
+        atomic_store(&fault_nsites, have + 1);
+    }
+    bool fail = n == atomic_load(&fault_at[kind]);
+    if (fail)
+        fault_failed = site;
+    _ob_unlock(&fault_lock);
+    return fail;
+}
+
+void _ob_fault_plan(int kind, uint64_t nth)
+{
+    fault_plan_from_env(); /* read now or never: this plan replaces it */
+    for (int k = 0; k < OB_FAULT_KINDS; k++) {
+        atomic_store(&fault_calls[k], 0);
+        atomic_store(&fault_at[k], 0);
+    }
+    atomic_store(&fault_nsites, 0);
+    fault_failed = (ob_fault_site_t){-1, 0, 0};
+    if (kind >= 0 && kind < OB_FAULT_KINDS)
+        atomic_store(&fault_at[kind], nth);
+}
+
+uint64_t _ob_fault_calls(int kind)
+{
+    return atomic_load(&fault_calls[kind]);
+}
+
+unsigned _ob_fault_sites(ob_fault_site_t *out, unsigned max)
+{
+    unsigned n = atomic_load(&fault_nsites);
+    for (unsigned i = 0; i < n && i < max; i++)
+        out[i] = fault_sites[i];
+    return n;
+}
+
+ob_fault_site_t _ob_fault_failed(void)
+{
+    return fault_failed;
+}
+#define FAULT(kind, caller) fault_hit(kind, caller, __LINE__)
+#else
+#define FAULT(kind, caller) ((void)(caller), false)
+#endif
+#define CALLER __builtin_return_address(0)
+
 /* mmap never returns memory above this: the arena map covers 48 bits. */
 #define OB_ADDRESS_LIMIT ((uintptr_t)1 << 48)
 
@@ -48,51 +142,62 @@ size_t _ob_os_page_size(void)
     return p;
 }
 
+/* Unmapping fails only when it would split a mapping past the process's
+ * limit on mappings (vm.max_map_count): the range then stays mapped and
+ * unused, address space lost but nothing wrong. */
+static bool unmap(void *p, size_t size, const void *caller)
+{
+    return !FAULT(OB_FAULT_MUNMAP, caller) && munmap(p, size) == 0;
+}
+
 /* Without MAP_NORESERVE: under the kernel's default overcommit heuristic a
  * request larger than the machine's memory then fails here, with ENOMEM to
  * the caller, instead of succeeding and killing the program later. */
-static void *map_anonymous(size_t size, int prot)
+static void *map_anonymous(size_t size, int prot, const void *caller)
 {
-    void *p = mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = FAULT(OB_FAULT_MMAP, caller)
+                  ? MAP_FAILED
+                  : mmap(NULL, size, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
     if ((uintptr_t)p + size > OB_ADDRESS_LIMIT) {
-        munmap(p, size);
+        unmap(p, size, caller);
         return NULL;
     }
     return p;
 }
 
 /* Maps `size` bytes at an address aligned to `align` (a power of two, at
- * least a page), by mapping more and trimming both ends. */
-static void *map_aligned(size_t size, size_t align, int prot)
+ * least a page), by mapping more and trimming both ends (a trim that
+ * fails leaves a little address space mapped). */
+static void *map_aligned(size_t size, size_t align, int prot, const void *caller)
 {
     if (align <= _ob_os_page_size())
-        return map_anonymous(size, prot);
+        return map_anonymous(size, prot, caller);
     if (size + align < size)
         return NULL;
     /* Try the cheap way first: a plain map that happens to be aligned. */
-    char *p = map_anonymous(size, prot);
+    char *p = map_anonymous(size, prot, caller);
     if (p == NULL || ((uintptr_t)p & (align - 1)) == 0)
         return p;
-    munmap(p, size);
-    p = map_anonymous(size + align, prot);
+    unmap(p, size, caller);
+    p = map_anonymous(size + align, prot, caller);
     if (p == NULL)
         return NULL;
     char *aligned = (char *)ob_align_up((uintptr_t)p, align);
     size_t head = (size_t)(aligned - p);
     size_t tail = align - head;
     if (head)
-        munmap(p, head);
+        unmap(p, head, caller);
     if (tail)
-        munmap(aligned + size, tail);
+        unmap(aligned + size, tail, caller);
     return aligned;
 }
 
 void *_ob_os_map(size_t size, size_t align)
 {
     int saved = errno;
-    void *p = map_aligned(size, align, PROT_READ | PROT_WRITE);
+    void *p = map_aligned(size, align, PROT_READ | PROT_WRITE, CALLER);
     errno = saved;
     return p;
 }
@@ -101,17 +206,17 @@ void *_ob_os_map(size_t size, size_t align)
 void *_ob_os_reserve(size_t size, size_t align)
 {
     int saved = errno;
-    void *p = map_aligned(size, align, PROT_NONE);
+    void *p = map_aligned(size, align, PROT_NONE, CALLER);
     errno = saved;
     return p;
 }
 
-void _ob_os_unmap(void *p, size_t size)
+bool _ob_os_unmap(void *p, size_t size)
 {
     int saved = errno;
-    if (munmap(p, size) != 0)
-        _ob_fatal("munmap failed", p, "the OS refused to unmap obmalloc memory");
+    bool done = unmap(p, size, CALLER);
     errno = saved;
+    return done;
 }
 
 /* Makes the pages inaccessible: a stray write there faults at once
@@ -120,16 +225,19 @@ void _ob_os_unmap(void *p, size_t size)
 void _ob_os_guard(void *p, size_t size)
 {
     int saved = errno;
-    mprotect(p, size, PROT_NONE);
+    if (!FAULT(OB_FAULT_MPROTECT, CALLER))
+        mprotect(p, size, PROT_NONE);
     errno = saved;
 }
 
-/* Gives the pages back: they read as zero afterwards. */
-void _ob_os_purge(void *p, size_t size)
+/* Gives the pages back: they read as zero afterwards.  False if the OS
+ * refused: then they still hold what they held. */
+bool _ob_os_purge(void *p, size_t size)
 {
     int saved = errno;
-    madvise(p, size, MADV_DONTNEED);
+    bool done = !FAULT(OB_FAULT_MADVISE, CALLER) && madvise(p, size, MADV_DONTNEED) == 0;
     errno = saved;
+    return done;
 }
 
 /* Asks for transparent huge pages on [p, p + size) (2 MiB aligned), or
@@ -138,7 +246,8 @@ void _ob_os_purge(void *p, size_t size)
 void _ob_os_hugepage(void *p, size_t size, bool on)
 {
     int saved = errno;
-    madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+    if (!FAULT(OB_FAULT_MADVISE, CALLER))
+        madvise(p, size, on ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
     errno = saved;
 }
 
@@ -215,8 +324,9 @@ void *_ob_os_remap(void *old, size_t old_size, size_t new_size, void *fixed_at)
     if (OB_ON_VALGRIND())
         return NULL;
     int saved = errno;
-    void *p = mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED,
-                     fixed_at);
+    void *p = FAULT(OB_FAULT_MREMAP, CALLER)
+                  ? MAP_FAILED
+                  : mremap(old, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed_at);
     errno = saved;
     return p == MAP_FAILED ? NULL : p;
 }
@@ -227,7 +337,7 @@ bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size)
     if (OB_ON_VALGRIND() && new_size > old_size)
         return false;
     int saved = errno;
-    void *q = mremap(p, old_size, new_size, 0);
+    void *q = FAULT(OB_FAULT_MREMAP, CALLER) ? MAP_FAILED : mremap(p, old_size, new_size, 0);
     errno = saved;
     return q != MAP_FAILED;
 }
@@ -317,16 +427,22 @@ static pthread_key_t thread_key;
 /* The key's destructor runs when a thread with a heap exits.  Keys created
  * early in the process live in glibc's static per-thread block, so
  * pthread_setspecific does not allocate. */
+/* Without a key (the process has used up PTHREAD_KEYS_MAX) obmalloc
+ * cannot learn when a thread exits: the heaps of exited threads then keep
+ * their memory for the life of the process, which is a leak, not an
+ * error. */
+static bool thread_key_made;
+
 void _ob_os_thread_key_init(void (*on_exit)(void *))
 {
-    if (pthread_key_create(&thread_key, on_exit) != 0)
-        _ob_fatal("pthread_key_create failed", NULL,
-                  "cannot learn when threads exit");
+    thread_key_made = !FAULT(OB_FAULT_PTHREAD_KEY, CALLER) &&
+                      pthread_key_create(&thread_key, on_exit) == 0;
 }
 
 void _ob_os_thread_key_set(void *value)
 {
-    pthread_setspecific(thread_key, value);
+    if (thread_key_made)
+        pthread_setspecific(thread_key, value);
 }
 
 void _ob_os_atfork(void (*prepare)(void), void (*parent)(void),

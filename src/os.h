@@ -15,8 +15,8 @@ typedef struct ob_lock {
 
 OB_HIDDEN void *_ob_os_map(size_t size, size_t align);
 OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
-OB_HIDDEN void _ob_os_unmap(void *p, size_t size);
-OB_HIDDEN void _ob_os_purge(void *p, size_t size);
+OB_HIDDEN bool _ob_os_unmap(void *p, size_t size); /* false: left mapped */
+OB_HIDDEN bool _ob_os_purge(void *p, size_t size); /* false: kept as it was */
 OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
 OB_HIDDEN void _ob_os_hugepage(void *p, size_t size, bool on); /* MADV_(NO)HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
@@ -35,6 +35,23 @@ OB_HIDDEN void _ob_os_thread_key_set(void *value);
 OB_HIDDEN void _ob_os_atfork(void (*prepare)(void), void (*parent)(void),
                              void (*child)(void));
 OB_HIDDEN size_t _ob_os_page_size(void);
+
+/* Fault injection, in test builds (-DOB_FAULT_INJECTION=1, os.c). */
+enum {
+    OB_FAULT_MMAP, OB_FAULT_MUNMAP, OB_FAULT_MREMAP, OB_FAULT_MADVISE,
+    OB_FAULT_MPROTECT, OB_FAULT_PTHREAD_KEY, OB_FAULT_KINDS
+};
+#define OB_FAULT_MAX_SITES 128
+typedef struct ob_fault_site {
+    int kind, line;   /* the primitive, and where os.c calls it */
+    uintptr_t caller; /* the obmalloc code that called os.c     */
+} ob_fault_site_t;
+/* Starts counting afresh; the nth call of `kind` from now fails (kind -1:
+ * none does). */
+OB_HIDDEN void _ob_fault_plan(int kind, uint64_t nth);
+OB_HIDDEN uint64_t _ob_fault_calls(int kind);
+OB_HIDDEN unsigned _ob_fault_sites(ob_fault_site_t *out, unsigned max);
+OB_HIDDEN ob_fault_site_t _ob_fault_failed(void); /* kind -1: none yet */
 OB_HIDDEN void _ob_os_yield(void);
 
 /* A wait for another thread to finish a few instructions' worth of work:

@@ -58,9 +58,12 @@ bool _ob_pool_extend(ob_pool_t *pool)
     char *last = first + bytes - bs;
     if (OB_UNLIKELY(_ob_valgrind_on))
         _ob_debug_vg_reuse(first, bytes); /* may be an old block memcheck saw freed */
-    for (char *b = first; b < last; b += bs)
+    for (char *b = first; b < last; b += bs) {
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
+        ob_block_mark((ob_block_t *)b, pool);
+    }
     ob_block_set_next((ob_block_t *)last, NULL);
+    ob_block_mark((ob_block_t *)last, pool);
     pool->free = (ob_block_t *)first;
     pool->carved = (uint16_t)(pool->carved + n);
     ob_pool_set_free_bound(pool);

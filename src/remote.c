@@ -184,6 +184,7 @@ void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
     ob_block_t *b = heap->reuse[cls];
     *filter_slot(heap, b) = (uint32_t)((uintptr_t)b >> 4);
     heap->reuse[cls] = checked_link(b);
+    ob_block_unmark(b);
     heap->reuse_count[cls]--;
     if (heap->reuse[cls] == NULL)
         _ob_heap_set_current(heap, cls);
@@ -265,6 +266,26 @@ void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
             decide_reuse(heap);
         _ob_heap_tick_if_due(heap); /* a thread that only frees flushes too */
     }
+}
+
+/* Is b in this thread's outbox or on its reuse stacks?  (For the report
+ * of a double free: free.c.) */
+bool _ob_remote_holds(const ob_heap_t *heap, const ob_block_t *b)
+{
+    for (unsigned s = 0; s < OB_OUTBOX_SLOTS; s++) {
+        const ob_outbox_t *o = &heap->outbox[s];
+        const ob_block_t *x = o->pool != NULL ? o->head : NULL;
+        for (uint32_t n = 0; x != NULL && n < o->count; n++, x = ob_block_next(x))
+            if (x == b)
+                return true;
+    }
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        const ob_block_t *x = heap->reuse[c];
+        for (uint32_t n = 0; x != NULL && n < heap->reuse_count[c]; n++, x = ob_block_next(x))
+            if (x == b)
+                return true;
+    }
+    return false;
 }
 
 /* Sends everything on its way: the reuse stacks and the outbox. */

@@ -95,9 +95,20 @@ extern OB_HIDDEN ob_class_info_t _ob_classes[OB_POOL_CLASSES];
  * secret.  (Mixing in the link's own address as well, as glibc's
  * safe-linking does, cost 6 instructions per malloc/free pair and adds
  * little: whoever can read one link and knows the address it names has
- * the secret either way.) */
+ * the secret either way.)
+ *
+ * Its second word is the free mark: the secret, written when the block is
+ * freed, cleared when malloc hands it out.  A free that finds the mark
+ * already there is a double free, wherever the block waits (its pool's
+ * free list, a remote list, an outbox, a reuse stack): found in two
+ * instructions, confirmed and described off the fast path (free.c).
+ * Every block is at least 16 bytes, so both words are the block's own.
+ *
+ * Invariant: every block on a free list carries the mark; no block the
+ * program holds does (short of the program writing the secret there). */
 typedef struct ob_block {
     uintptr_t next_encoded;
+    uintptr_t free_mark;
 } ob_block_t;
 
 extern OB_HIDDEN uintptr_t _ob_secret;

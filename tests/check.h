@@ -144,6 +144,23 @@ static inline int dies_with(void (*fn)(void), const char *expect)
     return ok;
 }
 
+/* Runs fn in a child process; returns 1 if it exited with status 0 (the
+ * counterpart of dies_with: legal use that must not be reported). */
+static inline int exits_cleanly(void (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        fn();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fprintf(stderr, "expected a clean exit; got status 0x%x\n", status);
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
 /* Does the last death report contain s (anywhere)? */
 static inline int report_has(const char *s)
 {

@@ -31,6 +31,125 @@ static void double_free_huge(void)
     ob_free(p);
 }
 
+/* Double frees away from the head of the free list: the free mark
+ * (src/types.h) finds them wherever the block waits. */
+static void double_free_after_other_frees(void)
+{
+    void *v[100];
+    for (int i = 0; i < 100; i++)
+        v[i] = ob_malloc(48);
+    ob_free(v[0]);
+    for (int i = 1; i < 100; i++) /* 99 frees of the same pool since */
+        ob_free(v[i]);
+    ob_free(v[0]);
+}
+
+static void double_free_after_other_pools(void)
+{
+    void *keep = ob_malloc(700);
+    void *p = ob_malloc(700);
+    ob_free(p);
+    for (int round = 0; round < 50; round++) { /* other classes, other pools */
+        void *q = ob_malloc(16 + 16 * (size_t)round);
+        ob_free(q);
+    }
+    ob_free(p);
+    ob_free(keep);
+}
+
+static void double_free_of_reused_address(void)
+{
+    /* Freed, handed out again, freed: legal.  The mark must not linger. */
+    void *p = ob_malloc(64);
+    ob_free(p);
+    void *q = ob_malloc(64);
+    if (q != p)
+        abort(); /* LIFO: the same block */
+    ob_free(q);
+    ob_free(p); /* now a double free */
+}
+
+static void *free_and_exit(void *arg)
+{
+    ob_free(arg); /* a cross-thread free: it goes home when the thread exits */
+    return NULL;
+}
+
+static void double_free_on_remote_list(void)
+{
+    void *keep = ob_malloc(96); /* keeps the pool with the owner */
+    void *p = ob_malloc(96);
+    pthread_t t;
+    pthread_create(&t, NULL, free_and_exit, p);
+    pthread_join(t, NULL);
+    ob_free(p); /* the owner frees it again: it is on the pool's remote list */
+    ob_free(keep);
+}
+
+static void *free_twice(void *arg)
+{
+    void **v = arg;
+    ob_free(v[0]);
+    for (int i = 1; i < 10; i++) /* the same pool's, into the same batch */
+        ob_free(v[i]);
+    ob_free(v[0]); /* still in this thread's outbox, not at its head */
+    return NULL;
+}
+
+static void double_free_in_outbox(void)
+{
+    void *keep = ob_malloc(96);
+    void *v[10];
+    for (int i = 0; i < 10; i++)
+        v[i] = ob_malloc(96);
+    pthread_t t;
+    pthread_create(&t, NULL, free_twice, v);
+    pthread_join(t, NULL);
+    ob_free(keep);
+}
+
+static void *free_once(void *arg)
+{
+    ob_free(arg);
+    return NULL;
+}
+
+static void double_free_across_threads(void)
+{
+    /* The owner frees it, then another thread frees it again. */
+    void *keep = ob_malloc(96);
+    void *p = ob_malloc(96);
+    ob_free(p);
+    pthread_t t;
+    pthread_create(&t, NULL, free_once, p);
+    pthread_join(t, NULL);
+    ob_free(keep);
+}
+
+static void legal_reuse_across_threads(void)
+{
+    /* Blocks freed by another thread and allocated again carry no mark:
+     * freeing them again is no error. */
+    void *v[300];
+    for (int i = 0; i < 300; i++)
+        v[i] = ob_malloc(96);
+    for (int i = 0; i < 300; i++) {
+        pthread_t t;
+        if (i % 30 == 0) {
+            pthread_create(&t, NULL, free_once, v[i]);
+            pthread_join(t, NULL);
+        } else {
+            ob_free(v[i]);
+        }
+    }
+    ob_collect(0);
+    for (int i = 0; i < 300; i++)
+        v[i] = ob_malloc(96);
+    for (int i = 0; i < 300; i++)
+        ob_free(v[i]);
+    _exit(0);
+}
+
 static void free_stack_pointer(void)
 {
     int x;
@@ -129,6 +248,20 @@ int main(void)
     CHECK(dies_with(double_free_small, "double free"));
     CHECK(dies_with(double_free_last_block, "double free"));
     CHECK(dies_with(double_free_huge, "double free"));
+    if (!ob_test_diverted()) { /* debug mode has its own reports (test_debug) */
+        CHECK(dies_with(double_free_after_other_frees, "double free"));
+        CHECK(report_has("already on its pool's free list"));
+        CHECK(dies_with(double_free_after_other_pools, "double free"));
+        CHECK(report_has("already on its pool's free list"));
+        CHECK(dies_with(double_free_of_reused_address, "double free"));
+        CHECK(dies_with(double_free_on_remote_list, "double free"));
+        CHECK(report_has("already freed by another thread"));
+        CHECK(dies_with(double_free_in_outbox, "double free"));
+        CHECK(report_has("freed twice by this thread"));
+        CHECK(dies_with(double_free_across_threads, "double free"));
+        CHECK(report_has("free mark"));
+        CHECK(exits_cleanly(legal_reuse_across_threads));
+    }
     CHECK(dies_with(free_stack_pointer, "invalid free"));
     CHECK(dies_with(free_glibc_pointer, "invalid free"));
     CHECK(dies_with(free_interior, "invalid free"));

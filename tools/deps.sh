@@ -25,6 +25,12 @@ fi
 for lib in libasan.so libubsan.so libtsan.so; do
   gcc -print-file-name=$lib | grep -q / || missing="$missing gcc"
 done
+# The fuzzer: clang and its libFuzzer runtime.
+if need_cmd clang; then
+  [ -e "$(clang --print-runtime-dir)/libclang_rt.fuzzer-x86_64.a" ] || missing="$missing libclang-rt-14-dev"
+else
+  missing="$missing clang libclang-rt-14-dev"
+fi
 missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
 [ -z "$(echo $missing | tr -d ' ')" ] && exit 0
 if [ "$(id -u)" = 0 ] && need_cmd apt-get; then
