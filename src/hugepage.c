@@ -50,9 +50,9 @@
  * OBMALLOC_HUGEPAGES=auto, the default, asks for huge pages for the arenas
  * mapped once the process has OB_AUTO_ARENAS (64 MiB): below that the TLB
  * covers most of the heap, and a 2 MiB step in resident memory is a large
- * part of a small program's.  =1 asks for every arena but each heap's
- * first (its header would make 2 MiB per thread resident at once); 0
- * never.  Where the kernel says `never` the option is a quiet no-op and
+ * part of a small program's.  =1 asks for every arena.  Neither asks for
+ * a heap's first arena (its header would make 2 MiB per thread resident
+ * at once); 0 never.  Where the kernel says `never` the option is a quiet no-op and
  * the statistics say so.
  */
 #include "internal.h"
@@ -86,16 +86,16 @@ int _ob_hugepage_kernel_mode(void)
 /* Called for a new arena (not yet in use): true if it asks for huge
  * pages.  `arenas`: the arenas mapped, this one included; `heap_arenas`:
  * how many the heap that wants it has already.  A heap's first arena stays
- * in small pages even when the option is on: its header makes its first
- * half resident at once, which in huge pages is 2 MiB per thread, a large
- * part of a small program's (or of one thread's) memory, while a heap big
- * enough for the TLB to matter has many arenas. */
+ * in small pages in every mode: its header makes its first half resident
+ * at once, which in huge pages is 2 MiB per thread (a new thread in a big
+ * process would pay it under `auto` too), while a heap big enough for the
+ * TLB to matter has many arenas. */
 bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas)
 {
+    if (heap_arenas == 0)
+        return false;
     switch (_ob_options.hugepages) {
     case OB_HUGEPAGES_ON:
-        if (heap_arenas == 0)
-            return false;
         break;
     case OB_HUGEPAGES_AUTO:
         if (arenas < OB_AUTO_ARENAS)

@@ -13,7 +13,8 @@
  * producers and consumers leave it): after two purge ticks (ob_collect(0),
  * no clock involved) the free pages kept inside whole huge pages are
  * within the heap's budget (1/32 of the pages in use, or one huge page),
- * and resident memory follows the pages in use.
+ * and resident memory follows the pages in use.  (ctest sets a long
+ * OBMALLOC_PURGE_DELAY: only ob_collect ticks.)
  * Where the kernel says `never`, both check that the option is a quiet
  * no-op.  Nothing here is timed. */
 #include "obmalloc.h" /* before check.h, whose drop-in variant renames ob_* */
