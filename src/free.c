@@ -30,13 +30,18 @@ OB_COLD static void invalid_free(int state, const void *p)
     _ob_fatal("invalid free", p, describe_state(state));
 }
 
-static bool on_list(const ob_block_t *head, const ob_block_t *b, size_t limit)
+/* Is b on the list from head (at most `limit` links)?  `one_pool`: every
+ * block of the list is in b's pool, so a link out of b's arena is broken
+ * (ob_heap_check will say where) and ends the walk; else each link must
+ * at least be in an arena of ours. */
+static bool on_list(const ob_block_t *head, const ob_block_t *b, size_t limit, bool one_pool)
 {
     for (size_t n = 0; head != NULL && n <= limit; n++, head = ob_block_next(head)) {
         if (head == b)
             return true;
-        if (((uintptr_t)head ^ (uintptr_t)b) >> OB_ARENA_SHIFT)
-            return false; /* a broken link: ob_heap_check will say where */
+        if (one_pool ? ((uintptr_t)head ^ (uintptr_t)b) >> OB_ARENA_SHIFT
+                     : !ob_map_is_arena(ob_map_lookup(head), head))
+            return false;
     }
     return false;
 }
@@ -48,16 +53,16 @@ OB_COLD _Noreturn static void double_free(ob_heap_t *heap, ob_pool_t *pool,
                                           ob_block_t *b, bool owner)
 {
     size_t limit = pool->capacity;
-    if (owner && on_list(pool->free, b, limit))
+    if (owner && on_list(pool->free, b, limit, true))
         _ob_fatal("double free", b, "the block is already on its pool's free list");
     if (owner && on_list(ob_remote_list(atomic_load_explicit(&pool->remote,
                                                                memory_order_acquire)),
-                         b, limit))
+                         b, limit, true))
         _ob_fatal("double free", b, "the block was already freed by another thread, "
                                     "and is on its way back to its pool");
     if (owner && on_list((const ob_block_t *)atomic_load_explicit(&heap->delayed,
                                                                   memory_order_acquire),
-                         b, SIZE_MAX))
+                         b, (size_t)1 << 24, false))
         _ob_fatal("double free", b, "the block was already freed by another thread, "
                                     "and is on its way back to its pool");
     if (heap->initialized && _ob_remote_holds(heap, b))
