@@ -94,6 +94,22 @@ static void alloc_slot(int i, size_t size)
         put(i, p, size);
 }
 
+static void calloc_slot(int i, size_t size)
+{
+    errno = 0;
+    unsigned char *p = ob_calloc(1, size);
+    if (p == NULL) {
+        expect_enomem("ob_calloc", size);
+        return;
+    }
+    for (size_t k = 0; k < size; k++)
+        if (p[k] != 0) {
+            fprintf(stderr, "faults: calloc(%zu) byte %zu is %d\n", size, k, p[k]);
+            die();
+        }
+    put(i, p, size);
+}
+
 static void *other_thread(void *arg)
 {
     (void)arg;
@@ -119,21 +135,8 @@ static void workload(void)
         alloc_slot(i, 16 + (size_t)(i * 37) % 1000);
     for (int i = 400; i < 440; i++)
         alloc_slot(i, 20000 + (size_t)(i - 400) * 5000);
-    for (int i = 440; i < 460; i++) { /* calloc */
-        errno = 0;
-        size_t size = 100 + (size_t)(i - 440) * 3000;
-        unsigned char *p = ob_calloc(1, size);
-        if (p == NULL) {
-            expect_enomem("ob_calloc", size);
-            continue;
-        }
-        for (size_t k = 0; k < size; k++)
-            if (p[k] != 0) {
-                fprintf(stderr, "faults: calloc(%zu) byte %zu is %d\n", size, k, p[k]);
-                die();
-            }
-        put(i, p, size);
-    }
+    for (int i = 440; i < 460; i++)
+        calloc_slot(i, 100 + (size_t)(i - 440) * 3000);
     /* Huge blocks, and one grown by realloc (mremap in place or moved). */
     alloc_slot(460, 3u << 20);
     alloc_slot(461, 9u << 20);
@@ -180,22 +183,8 @@ static void workload(void)
     ob_collect(0);
     /* calloc over pages the purge returned, or tried to: a block alone in
      * its pages skips the memset only if they really went back. */
-    for (int i = 400; i < 420; i++) {
-        size_t size = 50000 + (size_t)(i - 400) * 8000;
-        errno = 0;
-        unsigned char *p = ob_calloc(1, size);
-        if (p == NULL) {
-            expect_enomem("ob_calloc", size);
-            continue;
-        }
-        for (size_t k = 0; k < size; k++)
-            if (p[k] != 0) {
-                fprintf(stderr, "faults: calloc(%zu) after a purge: byte %zu is %d\n", size,
-                        k, p[k]);
-                die();
-            }
-        put(i, p, size);
-    }
+    for (int i = 400; i < 420; i++)
+        calloc_slot(i, 50000 + (size_t)(i - 400) * 8000);
     for (int i = 400; i < 462; i++)
         if (slot[i].p != NULL)
             drop(i);
