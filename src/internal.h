@@ -178,6 +178,12 @@ OB_HIDDEN void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN void _ob_stats_heap_exit(ob_heap_t *heap);
 OB_HIDDEN void _ob_stats_heapless_free(unsigned cls, bool aligned);
 OB_HIDDEN void _ob_stats_init(void);
+struct ob_stats;
+typedef struct ob_stats_huge {
+    size_t mapped_live; /* mapped for huge blocks in use */
+    size_t cached;      /* freed huge blocks kept for reuse */
+} ob_stats_huge_t;
+OB_HIDDEN void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge);
 extern OB_HIDDEN ob_heap_t *_ob_heaps;                 /* heap.c, under _ob_heaps_lock */
 extern OB_HIDDEN _Atomic size_t _ob_map_leaves;         /* arena_map.c */
 extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* init.c */

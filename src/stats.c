@@ -244,7 +244,10 @@ static void take_snapshot(snapshot_t *snap, bool resident)
                            &snap->arenas_highwater);
 }
 
-static void fill(struct ob_stats *s, bool resident)
+/* The figures of ob_stats_get; `resident` asks for the mincore walk (the
+ * C library's mallinfo and malloc_info go without it).  `huge`, if not
+ * NULL, gets the bytes mapped for huge blocks, in use and cached. */
+void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge_out)
 {
     snapshot_t snap;
     take_snapshot(&snap, resident);
@@ -317,6 +320,10 @@ static void fill(struct ob_stats *s, bool resident)
     s->bytes_committed = w->committed_pages * OB_PAGE_SIZE + huge_mapped + leaves + meta;
     s->bytes_resident = w->resident;
     s->bytes_in_use = s->bytes_allocated_blocks;
+    if (huge_out != NULL) {
+        huge_out->mapped_live = huge->mapped;
+        huge_out->cached = w->huge_cached_bytes;
+    }
 }
 
 int ob_stats_get(struct ob_stats *stats)
@@ -327,7 +334,7 @@ int ob_stats_get(struct ob_stats *stats)
     ob_ensure_init();
     struct ob_stats full;
     memset(&full, 0, sizeof full);
-    fill(&full, true);
+    _ob_stats_fill(&full, true, NULL);
     size_t size = stats->size < sizeof full ? stats->size : sizeof full;
     full.size = stats->size;
     full.version = OB_STATS_VERSION;
