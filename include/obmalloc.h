@@ -239,6 +239,21 @@ OB_EXPORT size_t ob_heap_check(struct ob_heap_check_result *result);
 OB_EXPORT size_t ob_check_block(const void *p);
 
 /*
+ * Heap profiler.  OBMALLOC_PROF=1 samples one allocation every
+ * OBMALLOC_PROF_RATE bytes on average (default 512 KiB) with its call
+ * stack, and writes at exit a heap profile google-pprof and jeprof read
+ * (OBMALLOC_PROF_FILE, default obmalloc.PID.heap; "%p" in it is the
+ * process id) and the same as folded stacks (FILE.inuse.folded,
+ * FILE.alloc.folded).  OBMALLOC_PROF_SIGNAL=USR2 (a name or a number)
+ * asks for FILE.1, FILE.2, ... on that signal.
+ *
+ * ob_prof_dump(path): writes the profile now, to path (and the folded
+ * files beside it).  Returns 0, ENOTSUP if the profiler is off, EINVAL for
+ * an empty path, or the errno of the failed open or write.
+ */
+OB_EXPORT int ob_prof_dump(const char *path);
+
+/*
  * Version: "MAJOR.MINOR.PATCH".
  */
 OB_EXPORT const char *ob_version(void);

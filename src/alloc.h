@@ -16,10 +16,11 @@ OB_HIDDEN void *_ob_malloc_slow(size_t size);
 /* Never returns; declared to return a pointer so that the fast path can
  * reach it with a tail jump (a call would cost the fast path a frame). */
 OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
+OB_HIDDEN void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
 
-OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
+/* The head of the pool's free list, which is not empty. */
+OB_INLINE void *take_block(ob_pool_t *pool)
 {
-    ob_stat_add(&heap->stats.mallocs[cls], 1);
     ob_block_t *b = pool->free;
     /* b came from decoding a link in a free block: if that block was
      * written after it was freed, b is noise (the secret makes it so).
@@ -31,6 +32,16 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
     ob_block_unmark(b);
     pool->used++;
     return b;
+}
+
+/* The countdown is the statistics' malloc counter and the heap profiler's
+ * clock (prof.c); when it runs out, a tail jump, so that the fast path
+ * keeps nothing alive across a call and needs no stack frame. */
+OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
+{
+    if (ob_count_malloc(heap, cls))
+        return _ob_prof_sample_or_take(heap, pool, (unsigned)cls);
+    return take_block(pool);
 }
 
 OB_INLINE void *malloc_fast(size_t size)

@@ -135,6 +135,7 @@ ob_heap_t *_ob_heap_init_thread(void)
     memset(heap, 0, sizeof *heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         heap->current[c] = &_ob_empty_pool;
+    _ob_prof_arm_heap(heap);
     for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
         heap->owned[i] = OB_OWNED_EMPTY;
     heap->initialized = true;
@@ -231,8 +232,12 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         continue;
     pop:;
         ob_assert(pool == heap->pools[cls].head);
+        if (ob_count_malloc(heap, cls)) {
+            void *sampled = _ob_prof_class_sample(heap, cls);
+            if (sampled != NULL)
+                return sampled;
+        }
         pool->flags &= (uint8_t)~OB_POOL_DRY;
-        ob_stat_add(&heap->stats.mallocs[cls], 1);
         _ob_stats_flush_class(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;
         pool->free = ob_block_next(b);
@@ -288,6 +293,10 @@ bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
 {
     const ob_class_info_t *info = &_ob_classes[cls];
     ob_assert(pool->capacity == 1 && ob_pool_used(pool) == 1 && info->capacity == 1);
+    /* The malloc this growth counts as is the profiler's to sample: the
+     * block moves instead (through malloc, which samples it). */
+    if (heap->stats.until_sample[cls] == 1)
+        return false;
     if (!_ob_arena_grow_span(heap, pool, info->pages))
         return false;
     /* Off its old class's list: its only block is in use, so it is FULL
@@ -303,7 +312,7 @@ bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
     pool->divisor = ob_divisor_for(info->block_size);
     pool->size_class = (uint8_t)cls;
     ob_pool_set_state(pool, OB_POOL_FULL);
-    ob_stat_add(&heap->stats.mallocs[cls], 1);
+    (void)ob_count_malloc(heap, cls); /* not 0: see above */
     return true;
 }
 

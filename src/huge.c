@@ -157,6 +157,18 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
     return false;
 }
 
+/* A new huge block, about to be handed out: the heap profiler's, if its
+ * byte countdown says so.  No other thread can know of it yet. */
+static void *sample(ob_huge_t *h)
+{
+    h->sampled = false;
+    if (OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(h->size)) {
+        h->sampled = true;
+        _ob_prof_record(h->addr, h->size);
+    }
+    return h->addr;
+}
+
 void *_ob_huge_alloc(size_t size, size_t align, bool zero)
 {
     size_t need = page_round(size);
@@ -179,7 +191,7 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
         push_to(&live, h);
         account(h, +1);
         _ob_unlock(&_ob_huge_lock);
-        return h->addr;
+        return sample(h);
     }
 
     h = _ob_meta_alloc(sizeof *h);
@@ -200,7 +212,7 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
     push_to(&live, h);
     account(h, +1);
     _ob_unlock(&_ob_huge_lock);
-    return addr;
+    return sample(h);
 oom:
     errno = ENOMEM;
     return NULL;
@@ -245,6 +257,12 @@ void _ob_huge_free(ob_huge_t *h, void *p)
         _ob_fatal("invalid free", p, "the address is inside a huge block, not at its start");
     }
     h->live = false;
+    /* Out of the profiler's live set before the mapping can be reused
+     * (lock order: huge, then prof). */
+    if (h->sampled) {
+        h->sampled = false;
+        _ob_prof_freed(p);
+    }
     unlink_from(&live, h);
     account(h, -1);
     uint64_t now = _ob_os_now_ms();
@@ -272,11 +290,13 @@ void _ob_huge_cache_trim(uint64_t now_ms, bool all)
 
 /* New size > OB_MAX_CLASS_SIZE.  The caller owns the block, so only the
  * lists need the lock; the descriptor's fields are the caller's. */
-static void *resized(ob_huge_t *h, size_t old_size, size_t old_mapped, void *result)
+static void *resized(ob_huge_t *h, void *old, size_t old_size, size_t old_mapped, void *result)
 {
     _ob_lock(&_ob_huge_lock);
     live_bytes += h->size - old_size;
     live_mapped += h->mapped - old_mapped;
+    if (h->sampled)
+        _ob_prof_moved(old, result, h->size);
     _ob_unlock(&_ob_huge_lock);
     return result;
 }
@@ -297,11 +317,11 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
             h->mapped = need;
         }
         h->size = need;
-        return resized(h, old_size, old_mapped, p);
+        return resized(h, p, old_size, old_mapped, p);
     }
     if (grow_mapping(h, need, OB_ARENA_SIZE)) {
         h->size = need;
-        return resized(h, old_size, old_mapped, h->addr);
+        return resized(h, p, old_size, old_mapped, h->addr);
     }
     /* No mremap (no address space, or valgrind): a new block and a copy. */
     void *q = _ob_huge_alloc(size, 0, false);

@@ -30,7 +30,7 @@ static void on_thread_exit(void *heap)
 
 static ob_lock_t *const fork_locks[] = {
     &_ob_quarantine_lock, &_ob_heaps_lock, &_ob_abandon_lock, &_ob_huge_lock,
-    &_ob_cache_lock,      &_ob_map_lock,   &_ob_meta_lock,
+    &_ob_cache_lock,      &_ob_map_lock,   &_ob_meta_lock,  &_ob_prof_lock,
 };
 #define N_FORK_LOCKS (sizeof fork_locks / sizeof fork_locks[0])
 
@@ -51,6 +51,7 @@ static void fork_child(void)
     for (size_t i = 0; i < N_FORK_LOCKS; i++)
         _ob_lock_reset(fork_locks[i]);
     _ob_heap_after_fork_child();
+    _ob_prof_after_fork_child();
 }
 
 /* ---- start-up --------------------------------------------------------- */
@@ -68,6 +69,7 @@ void _ob_init(void)
     }
     init_on_this_thread = true;
     _ob_options_init();
+    _ob_prof_init();
     if (_ob_override_init != NULL)
         _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();

@@ -172,6 +172,25 @@ extern OB_HIDDEN ob_lock_t _ob_meta_lock;       /* metadata allocator      */
 extern OB_HIDDEN ob_options_t _ob_options;
 OB_HIDDEN void _ob_options_init(void);
 
+/* ---- the heap profiler (prof.c) --------------------------------------- */
+
+/* Mallocs between samples never reach this with the profiler off. */
+#define OB_SAMPLE_NEVER ((uint64_t)1 << 62)
+extern OB_HIDDEN bool _ob_prof_on;
+extern OB_HIDDEN ob_lock_t _ob_prof_lock;
+OB_HIDDEN void _ob_prof_init(void);
+OB_HIDDEN void _ob_prof_arm_heap(ob_heap_t *heap);
+/* The countdown of class cls reached 0: re-arms it and, with the profiler
+ * on, returns a sampled block of that class (alone in a page, in the live
+ * set); NULL: take the block the usual way. */
+OB_HIDDEN void *_ob_prof_class_sample(ob_heap_t *heap, unsigned cls);
+/* Blocks outside the classes (huge, over-aligned): sampled by bytes. */
+OB_HIDDEN bool _ob_prof_bytes_due(size_t size);
+OB_HIDDEN void _ob_prof_record(void *p, size_t bytes);
+OB_HIDDEN void _ob_prof_freed(const void *p);
+OB_HIDDEN void _ob_prof_moved(const void *from, void *to, size_t bytes);
+OB_HIDDEN void _ob_prof_after_fork_child(void);
+
 /* ---- statistics (stats.c) --------------------------------------------- */
 
 OB_HIDDEN void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls);
@@ -457,6 +476,21 @@ OB_INLINE void ob_stat_add(uint64_t *counter, uint64_t n)
 {
     if (OB_STATS_COUNTERS)
         *counter += n;
+}
+
+/* One malloc of pool class cls, counted down (types.h, ob_heap_stats_t);
+ * true when the block is the heap profiler's to sample. */
+OB_INLINE bool ob_count_malloc(ob_heap_t *heap, size_t cls)
+{
+    return OB_UNLIKELY(--heap->stats.until_sample[cls] == 0);
+}
+
+OB_INLINE uint64_t ob_heap_mallocs(const ob_heap_stats_t *s, size_t cls)
+{
+    if (!OB_STATS_COUNTERS)
+        return 0;
+    return __atomic_load_n(&s->malloc_base[cls], __ATOMIC_RELAXED) -
+           __atomic_load_n(&s->until_sample[cls], __ATOMIC_RELAXED);
 }
 
 OB_INLINE ob_heap_t *ob_heap_get(void) { return _ob_tls_heap; }

@@ -181,6 +181,11 @@ static uint32_t *filter_slot(ob_heap_t *heap, const ob_block_t *b)
 /* malloc's slow path, for a class whose reuse stack is not empty. */
 void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
 {
+    if (ob_count_malloc(heap, cls)) {
+        void *sampled = _ob_prof_class_sample(heap, cls);
+        if (sampled != NULL)
+            return sampled;
+    }
     ob_block_t *b = heap->reuse[cls];
     *filter_slot(heap, b) = (uint32_t)((uintptr_t)b >> 4);
     heap->reuse[cls] = checked_link(b);
@@ -188,7 +193,6 @@ void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
     heap->reuse_count[cls]--;
     if (heap->reuse[cls] == NULL)
         _ob_heap_set_current(heap, cls);
-    ob_stat_add(&heap->stats.mallocs[cls], 1);
     ob_stat_add(&heap->stats.reused, 1);
     _ob_stats_flush_class(heap, cls); /* samples the peak */
     return b;
@@ -225,7 +229,7 @@ static void decide_reuse(ob_heap_t *heap)
     uint64_t frees = 0, mallocs = 0;
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
         frees += heap->stats.frees[c];
-        mallocs += heap->stats.mallocs[c];
+        mallocs += ob_heap_mallocs(&heap->stats, c);
     }
     uint64_t remote = OB_REUSE_WINDOW - heap->window_returns;
     heap->window_returns = 0;

@@ -70,7 +70,7 @@ static void raise_peak(unsigned cls, uint64_t value)
 static void flush_class(ob_heap_t *heap, unsigned cls, int64_t min_delta)
 {
     ob_heap_stats_t *s = &heap->stats;
-    uint64_t net = __atomic_load_n(&s->mallocs[cls], __ATOMIC_RELAXED) -
+    uint64_t net = ob_heap_mallocs(s, cls) -
                    __atomic_load_n(&s->frees[cls], __ATOMIC_RELAXED);
     int64_t delta = (int64_t)(net - s->flushed[cls]);
     if (delta < min_delta && delta > -min_delta)
@@ -96,7 +96,7 @@ void _ob_stats_flush_class(ob_heap_t *heap, unsigned cls)
 static void add_counters(counters_t *to, const ob_heap_stats_t *s)
 {
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
-        to->mallocs[ob_class_public(c)] += __atomic_load_n(&s->mallocs[c], __ATOMIC_RELAXED);
+        to->mallocs[ob_class_public(c)] += ob_heap_mallocs(s, c);
         to->frees[ob_class_public(c)] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
     }
     to->cross_thread_frees += __atomic_load_n(&s->cross_thread_frees, __ATOMIC_RELAXED);

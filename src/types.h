@@ -186,6 +186,8 @@ enum {
                                with its pool when freed (calloc)           */
     OB_POOL_DRY = 2,        /* malloc found it with nothing to hand out and
                                sent it to the back of its list (heap.c)    */
+    OB_POOL_SAMPLED = 4,    /* DEDICATED: its block was sampled by the heap
+                               profiler, and is in its live set (prof.c)   */
 };
 
 typedef struct ob_pool {
@@ -203,7 +205,7 @@ typedef struct ob_pool {
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
-    uint8_t flags;         /* OB_POOL_ZEROED, OB_POOL_DRY                  */
+    uint8_t flags;         /* OB_POOL_ZEROED, OB_POOL_DRY, OB_POOL_SAMPLED */
     struct ob_pool *next, *prev; /* heap->pools[size_class] links          */
     _Atomic uintptr_t remote;    /* other threads' frees | OB_REMOTE_*     */
 } ob_pool_t;
@@ -271,7 +273,14 @@ typedef struct ob_pool_list {
 /* A heap's statistics counters.  Only the heap's thread writes them;
  * readers sum them over all heaps (stats.c). */
 typedef struct ob_heap_stats {
-    uint64_t mallocs[OB_POOL_CLASSES]; /* blocks this heap handed out     */
+    /* Blocks this heap handed out, counted down: mallocs of class c ==
+     * malloc_base[c] - until_sample[c] (ob_heap_mallocs).  The count is
+     * also the heap profiler's clock: when until_sample[c] reaches 0, the
+     * block is sampled and both are moved on by the next interval (prof.c);
+     * with the profiler off the interval is OB_SAMPLE_NEVER.  One
+     * instruction more on malloc's fast path than counting up. */
+    uint64_t until_sample[OB_POOL_CLASSES];
+    uint64_t malloc_base[OB_POOL_CLASSES];
     uint64_t frees[OB_POOL_CLASSES];   /* blocks this thread freed, any
                                           heap's                          */
     uint64_t cross_thread_frees;  /* of those, into another thread's pool  */
@@ -359,6 +368,7 @@ typedef struct ob_huge {
     struct ob_huge *next, *prev; /* live or cached list                     */
     uint64_t cached_at_ms;
     bool live;
+    bool sampled; /* in the heap profiler's live set (prof.c) */
 } ob_huge_t;
 
 typedef struct ob_huge_totals {
