@@ -190,6 +190,9 @@ OB_HIDDEN void _ob_prof_record(void *p, size_t bytes);
 OB_HIDDEN void _ob_prof_freed(const void *p);
 OB_HIDDEN void _ob_prof_moved(const void *from, void *to, size_t bytes);
 OB_HIDDEN void _ob_prof_after_fork_child(void);
+OB_HIDDEN const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset);
+OB_HIDDEN void _ob_symbols_release(void);
+OB_HIDDEN void _ob_symbols_forget(void);
 
 /* ---- statistics (stats.c) --------------------------------------------- */
 

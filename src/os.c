@@ -12,6 +12,7 @@
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,34 @@ bool _ob_os_unmap(void *p, size_t size)
     return done;
 }
 
+/* A file, mapped read-only whole (the heap profiler reads ELF symbol
+ * tables this way).  NULL if it cannot be opened or mapped. */
+const void *_ob_os_map_file(const char *path, size_t *size)
+{
+    int saved = errno;
+    const void *p = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
+        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m != MAP_FAILED) {
+            p = m;
+            *size = (size_t)st.st_size;
+        }
+    }
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+    return p;
+}
+
+void _ob_os_unmap_file(const void *p, size_t size)
+{
+    int saved = errno;
+    munmap((void *)p, size);
+    errno = saved;
+}
+
 /* Makes the pages inaccessible: a stray write there faults at once
  * instead of corrupting what lies beyond.  Best effort (the process may
  * be at its mapping limit): a guard that cannot be set is only missing. */
@@ -379,6 +408,13 @@ static long futex(_Atomic int *addr, int op, int val)
 void _ob_os_yield(void)
 {
     sched_yield();
+}
+
+bool _ob_trylock(ob_lock_t *l)
+{
+    int expected = 0;
+    return atomic_compare_exchange_strong_explicit(&l->state, &expected, 1,
+                                                   memory_order_acquire, memory_order_relaxed);
 }
 
 void _ob_lock(ob_lock_t *l)

@@ -18,6 +18,8 @@ OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
 OB_HIDDEN bool _ob_os_unmap(void *p, size_t size); /* false: left mapped */
 OB_HIDDEN bool _ob_os_purge(void *p, size_t size); /* false: kept as it was */
 OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
+OB_HIDDEN const void *_ob_os_map_file(const char *path, size_t *size);
+OB_HIDDEN void _ob_os_unmap_file(const void *p, size_t size);
 OB_HIDDEN void _ob_os_hugepage(void *p, size_t size, bool on); /* MADV_(NO)HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
 OB_HIDDEN int _ob_os_thp_mode(void);
@@ -28,6 +30,7 @@ OB_HIDDEN bool _ob_os_try_grow(void *p, size_t old_size, size_t new_size);
 OB_HIDDEN uint64_t _ob_os_now_ms(void);
 OB_HIDDEN uintptr_t _ob_os_random(void);
 OB_HIDDEN void _ob_lock(ob_lock_t *l);
+OB_HIDDEN bool _ob_trylock(ob_lock_t *l);
 OB_HIDDEN void _ob_unlock(ob_lock_t *l);
 OB_HIDDEN void _ob_lock_reset(ob_lock_t *l);
 OB_HIDDEN void _ob_os_thread_key_init(void (*on_exit)(void *));

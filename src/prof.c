@@ -51,7 +51,6 @@
  * module+offset where it is not.
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <link.h>
@@ -72,6 +71,7 @@ static double rate; /* mean bytes between samples */
 static char file_option[4096];
 static int dump_signal;
 static _Atomic int dump_requested;
+static ob_lock_t dump_lock = OB_LOCK_INIT;
 static unsigned dump_seq;
 
 static __thread bool in_prof;        /* this thread is inside the profiler */
@@ -453,7 +453,8 @@ void _ob_prof_record(void *p, size_t bytes)
     }
     _ob_unlock(&_ob_prof_lock);
     in_prof = was_in;
-    dump_if_requested();
+    if (!was_in)
+        dump_if_requested();
 }
 
 void *_ob_prof_class_sample(ob_heap_t *heap, unsigned cls)
@@ -474,6 +475,7 @@ void *_ob_prof_class_sample(ob_heap_t *heap, unsigned cls)
         _ob_prof_record(p, block_size);
     }
     in_prof = false;
+    dump_if_requested();
     return p;
 }
 
@@ -486,7 +488,6 @@ void _ob_prof_freed(const void *p)
         live_delete(e);
     }
     _ob_unlock(&_ob_prof_lock);
-    dump_if_requested();
 }
 
 /* A sampled huge block resized (in place or moved by mremap). */
@@ -513,8 +514,11 @@ void _ob_prof_moved(const void *from, void *to, size_t bytes)
 void _ob_prof_after_fork_child(void)
 {
     /* The child keeps a copy of the profile: the blocks it inherited are
-     * live in it too.  in_prof is per thread and was false in the forking
-     * thread (fork is not called from inside malloc). */
+     * live in it too (_ob_prof_lock was held across the fork).  A dump
+     * another thread was writing stops here: its lock and symbol cache
+     * start afresh. */
+    _ob_lock_reset(&dump_lock);
+    _ob_symbols_forget();
 }
 
 /* ---- writing the files ---------------------------------------------------- */
@@ -705,25 +709,25 @@ static int write_heap_profile(const char *path, const snapshot_t *snap)
     return w_close(&w);
 }
 
-/* One frame of a folded stack: the function's name where dladdr knows it,
- * else object+offset. */
+/* One frame of a folded stack: its function's name (symbolize.c), else
+ * object+offset. */
 static void w_frame(writer_t *w, void *ip)
 {
-    Dl_info info;
-    /* A return address: the call is the byte before it. */
-    void *call = (char *)ip - 1;
-    if (dladdr(call, &info) != 0 && info.dli_sname != NULL) {
-        w_str(w, info.dli_sname);
+    const char *object;
+    uintptr_t offset;
+    const char *name = _ob_symbolize(ip, &object, &offset);
+    if (name != NULL) {
+        /* ';' separates frames and ' ' ends the stack: neither may be in a
+         * name (C++ names have spaces). */
+        for (const char *c = name; *c; c++)
+            w_bytes(w, *c == ';' ? ":" : *c == ' ' ? "_" : c, 1);
         return;
     }
-    if (info.dli_fname != NULL && info.dli_fname[0] != 0) {
-        const char *base = strrchr(info.dli_fname, '/');
-        w_str(w, base ? base + 1 : info.dli_fname);
+    if (object != NULL) {
+        w_str(w, object);
         w_str(w, "+");
-        w_hex(w, (uint64_t)((uintptr_t)ip - (uintptr_t)info.dli_fbase));
-        return;
     }
-    w_hex(w, (uint64_t)(uintptr_t)ip);
+    w_hex(w, (uint64_t)offset);
 }
 
 /* Folded stacks: "outermost;...;innermost BYTES", the estimated bytes
@@ -774,13 +778,9 @@ static void utoa(char *out, uint64_t v)
     memcpy(out, tmp + i, sizeof tmp - (size_t)i);
 }
 
-int ob_prof_dump(const char *path)
+/* With dump_lock held (one dump at a time: the symbol cache is shared). */
+static int dump_locked(const char *path)
 {
-    if (path == NULL || *path == 0)
-        return EINVAL;
-    ob_ensure_init();
-    if (!_ob_prof_on)
-        return ENOTSUP;
     bool was_in = in_prof;
     in_prof = true;
     int saved_errno = errno;
@@ -797,9 +797,23 @@ int ob_prof_dump(const char *path)
         if (err == 0)
             err = e2 ? e2 : e3;
         _ob_os_unmap(snap.mem, snap.bytes);
+        _ob_symbols_release();
     }
     errno = saved_errno;
     in_prof = was_in;
+    return err;
+}
+
+int ob_prof_dump(const char *path)
+{
+    if (path == NULL || *path == 0)
+        return EINVAL;
+    ob_ensure_init();
+    if (!_ob_prof_on)
+        return ENOTSUP;
+    _ob_lock(&dump_lock);
+    int err = dump_locked(path);
+    _ob_unlock(&dump_lock);
     return err;
 }
 
@@ -822,21 +836,30 @@ static void default_path(char *out, size_t cap)
     out[n] = 0;
 }
 
-/* A dump asked for by the signal: written by the next thread that samples
- * or frees a sampled block, outside the signal handler (writing the files
- * needs locks a handler cannot take), as PATH.N. */
+/* A dump asked for by the signal: written by the next thread that takes a
+ * sample, outside the signal handler (writing the files needs locks a
+ * handler cannot take), as PATH.N.  Never from a free: a free of a huge
+ * block holds the huge-block lock. */
 static void dump_if_requested(void)
 {
     if (OB_LIKELY(atomic_load_explicit(&dump_requested, memory_order_relaxed) == 0) || in_prof)
         return;
-    if (atomic_exchange(&dump_requested, 0) == 0)
+    /* Inside malloc, this thread may hold the loader's lock, which a
+     * dump in another thread may be waiting for in dladdr: never wait for
+     * that dump; the request stays for the next sample. */
+    if (!_ob_trylock(&dump_lock))
         return;
+    if (atomic_exchange(&dump_requested, 0) == 0) {
+        _ob_unlock(&dump_lock);
+        return;
+    }
     char path[4096 + 32], seq[24];
     default_path(path, sizeof path - 32);
     utoa(seq, __atomic_add_fetch(&dump_seq, 1, __ATOMIC_RELAXED));
     size_t n = append(path, strlen(path), sizeof path, ".");
     append(path, n, sizeof path, seq);
-    (void)ob_prof_dump(path);
+    (void)dump_locked(path);
+    _ob_unlock(&dump_lock);
 }
 
 static void on_dump_signal(int sig)

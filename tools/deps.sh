@@ -31,6 +31,10 @@ if need_cmd clang; then
 else
   missing="$missing clang libclang-rt-14-dev"
 fi
+# The heap profiler's tests read its output with google-pprof, which draws
+# graphs with graphviz's dot.
+need_cmd google-pprof || missing="$missing google-perftools"
+need_cmd dot || missing="$missing graphviz"
 missing=$(echo $missing | tr ' ' '\n' | sort -u | tr '\n' ' ')
 [ -z "$(echo $missing | tr -d ' ')" ] && exit 0
 if [ "$(id -u)" = 0 ] && need_cmd apt-get; then

@@ -1,0 +1,230 @@
+/*
+ * Names for code addresses, for the heap profiler's folded stacks
+ * (prof.c).  dladdr knows only the symbols an object exports; a program's
+ * own functions (static ones, or all of them without -rdynamic) are in its
+ * ELF file's .symtab.  So: the file of each object a stack passes through
+ * is mapped once per dump, its function symbols sorted, and each address
+ * looked up there; dladdr's answer is the fallback, then object+offset.
+ * C++ names are demangled when the process has a C++ runtime.
+ *
+ * Used only while a dump is written, outside the profiler's lock; what it
+ * maps it unmaps at the end of the dump (_ob_symbols_release).
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <elf.h>
+#include <link.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* abi::__cxa_demangle, if a C++ runtime is loaded. */
+extern char *__cxa_demangle(const char *mangled, char *out, size_t *len, int *status)
+    __attribute__((weak));
+
+typedef struct sym {
+    uint64_t start, size;
+    uint32_t name; /* offset in the string table */
+} sym_t;
+
+typedef struct module {
+    const void *base; /* dli_fbase */
+    const void *file; /* the ELF file, mapped */
+    size_t file_size;
+    const char *strtab;
+    size_t strtab_size;
+    sym_t *syms;
+    size_t nsyms, syms_mapped;
+    uintptr_t bias; /* run-time address - symbol value */
+} module_t;
+
+#define MAX_MODULES 128
+static module_t modules[MAX_MODULES];
+static size_t nmodules;
+static char demangled[1024];
+
+static void sift_down(sym_t *a, size_t root, size_t n)
+{
+    for (;;) {
+        size_t child = 2 * root + 1;
+        if (child >= n)
+            return;
+        if (child + 1 < n && a[child + 1].start > a[child].start)
+            child++;
+        if (a[root].start >= a[child].start)
+            return;
+        sym_t t = a[root];
+        a[root] = a[child];
+        a[child] = t;
+        root = child;
+    }
+}
+
+static void sort_syms(sym_t *a, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(a, i, n);
+    for (size_t end = n; end-- > 1;) {
+        sym_t t = a[0];
+        a[0] = a[end];
+        a[end] = t;
+        sift_down(a, 0, end);
+    }
+}
+
+/* The function symbols of an ELF file mapped at `file`: .symtab if the
+ * file has one, else .dynsym. */
+static void load_symbols(module_t *m)
+{
+    const unsigned char *f = m->file;
+    if (m->file_size < sizeof(ElfW(Ehdr)) || memcmp(f, ELFMAG, SELFMAG) != 0 ||
+        f[EI_CLASS] != ELFCLASS64)
+        return;
+    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)f;
+    if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->file_size ||
+        eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > m->file_size)
+        return;
+    /* Symbol values are link-time addresses; a shared object or PIE runs
+     * moved by (its first segment's address - that segment's vaddr). */
+    uintptr_t lowest = UINTPTR_MAX;
+    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(f + eh->e_phoff);
+    for (unsigned i = 0; i < eh->e_phnum; i++)
+        if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < lowest)
+            lowest = ph[i].p_vaddr & ~(uintptr_t)(ph[i].p_align ? ph[i].p_align - 1 : 0);
+    m->bias = eh->e_type == ET_DYN && lowest != UINTPTR_MAX ? (uintptr_t)m->base - lowest : 0;
+    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(f + eh->e_shoff);
+    const ElfW(Shdr) *table = NULL;
+    for (unsigned i = 0; i < eh->e_shnum; i++)
+        if (sh[i].sh_type == SHT_SYMTAB)
+            table = &sh[i];
+    for (unsigned i = 0; table == NULL && i < eh->e_shnum; i++)
+        if (sh[i].sh_type == SHT_DYNSYM)
+            table = &sh[i];
+    if (table == NULL || table->sh_link >= eh->e_shnum || table->sh_entsize != sizeof(ElfW(Sym)) ||
+        table->sh_offset + table->sh_size > m->file_size)
+        return;
+    const ElfW(Shdr) *str = &sh[table->sh_link];
+    if (str->sh_offset + str->sh_size > m->file_size)
+        return;
+    m->strtab = (const char *)f + str->sh_offset;
+    m->strtab_size = str->sh_size;
+    const ElfW(Sym) *sym = (const ElfW(Sym) *)(f + table->sh_offset);
+    size_t n = table->sh_size / sizeof *sym, count = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ELF64_ST_TYPE(sym[i].st_info) == STT_FUNC && sym[i].st_value != 0 &&
+            sym[i].st_shndx != SHN_UNDEF && sym[i].st_name < m->strtab_size)
+            count++;
+    if (count == 0)
+        return;
+    m->syms_mapped = ob_align_up(count * sizeof(sym_t), OB_PAGE_SIZE);
+    m->syms = _ob_os_map(m->syms_mapped, 0);
+    if (m->syms == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        if (ELF64_ST_TYPE(sym[i].st_info) == STT_FUNC && sym[i].st_value != 0 &&
+            sym[i].st_shndx != SHN_UNDEF && sym[i].st_name < m->strtab_size)
+            m->syms[m->nsyms++] = (sym_t){sym[i].st_value, sym[i].st_size, sym[i].st_name};
+    sort_syms(m->syms, m->nsyms);
+}
+
+static module_t *module_for(const Dl_info *info)
+{
+    for (size_t i = 0; i < nmodules; i++)
+        if (modules[i].base == info->dli_fbase)
+            return &modules[i];
+    if (nmodules == MAX_MODULES)
+        return NULL;
+    module_t *m = &modules[nmodules++];
+    memset(m, 0, sizeof *m);
+    m->base = info->dli_fbase;
+    /* The main program's name is argv[0], which may not be a path from
+     * here: then the kernel's link to it. */
+    if (info->dli_fname != NULL && strchr(info->dli_fname, '/') != NULL)
+        m->file = _ob_os_map_file(info->dli_fname, &m->file_size);
+    if (m->file == NULL)
+        m->file = _ob_os_map_file("/proc/self/exe", &m->file_size);
+    if (m->file != NULL)
+        load_symbols(m);
+    return m;
+}
+
+static const char *lookup(const module_t *m, uintptr_t addr)
+{
+    if (m == NULL || m->nsyms == 0)
+        return NULL;
+    uint64_t v = addr - m->bias;
+    size_t lo = 0, hi = m->nsyms; /* the last symbol starting at or before v */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->syms[mid].start <= v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == 0)
+        return NULL;
+    const sym_t *s = &m->syms[lo - 1];
+    if (s->size != 0 && v >= s->start + s->size)
+        return NULL;
+    return m->strtab + s->name;
+}
+
+static const char *demangle(const char *name)
+{
+    if (name[0] != '_' || name[1] != 'Z' || __cxa_demangle == NULL)
+        return name;
+    int status = -1;
+    char *out = __cxa_demangle(name, NULL, NULL, &status);
+    if (out == NULL || status != 0)
+        return name;
+    size_t n = strlen(out);
+    if (n >= sizeof demangled)
+        n = sizeof demangled - 1;
+    memcpy(demangled, out, n);
+    demangled[n] = 0;
+    free(out);
+    return demangled;
+}
+
+/* The function containing the return address `ip` (the call is the byte
+ * before it).  *object and *offset: where to point when no name is known
+ * (object NULL: not even that). */
+const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset)
+{
+    Dl_info info;
+    const void *call = (const char *)ip - 1;
+    *object = NULL;
+    *offset = (uintptr_t)ip;
+    if (dladdr(call, &info) == 0)
+        return NULL;
+    const char *name = lookup(module_for(&info), (uintptr_t)call);
+    if (name == NULL)
+        name = info.dli_sname;
+    if (name != NULL && name[0] != 0)
+        return demangle(name);
+    if (info.dli_fname != NULL && info.dli_fname[0] != 0) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        *object = slash ? slash + 1 : info.dli_fname;
+        *offset = (uintptr_t)ip - (uintptr_t)info.dli_fbase;
+    }
+    return NULL;
+}
+
+void _ob_symbols_release(void)
+{
+    for (size_t i = 0; i < nmodules; i++) {
+        if (modules[i].syms != NULL)
+            _ob_os_unmap(modules[i].syms, modules[i].syms_mapped);
+        if (modules[i].file != NULL)
+            _ob_os_unmap_file(modules[i].file, modules[i].file_size);
+    }
+    nmodules = 0;
+}
+
+/* In a fork child: a dump the parent was writing in another thread left
+ * the cache half made; its mappings stay (they are the parent's too). */
+void _ob_symbols_forget(void)
+{
+    nmodules = 0;
+}

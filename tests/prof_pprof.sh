@@ -1,0 +1,53 @@
+#!/bin/sh
+# The heap profiler against the truth, read by the tools users have:
+# prof_sites (tests/prof_sites.c) runs on the drop-in with OBMALLOC_PROF=1
+# at the default rate; google-pprof --text must give each site its share of
+# the bytes allocated within 10 %, and find the leak by name; --svg must
+# draw the graph; the folded files must agree.
+#   prof_pprof.sh <prof_sites> <libobmalloc.so>
+set -eu
+prog=$1 lib=$2
+command -v google-pprof > /dev/null ||
+  { echo "prof_pprof: google-pprof is needed (apt-get install google-perftools)"; exit 1; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+OBMALLOC_PROF=1 OBMALLOC_PROF_FILE="$work/sites.%p.heap" LD_PRELOAD=$lib "$prog"
+heap=$(ls "$work"/sites.*.heap)
+google-pprof --text --alloc_space "$prog" "$heap" > "$work/alloc.txt" 2>/dev/null
+google-pprof --text --inuse_space "$prog" "$heap" > "$work/inuse.txt" 2>/dev/null
+echo "--- alloc_space"; head -8 "$work/alloc.txt"
+echo "--- inuse_space"; head -6 "$work/inuse.txt"
+# "flat flat% sum% cum cum% name": the flat MB of a function.
+flat() { awk -v f="$2" '$6 == f { print $1 }' "$1"; }
+one=$(flat "$work/alloc.txt" one_share)
+three=$(flat "$work/alloc.txt" three_shares)
+leak=$(flat "$work/inuse.txt" leak_128mib)
+top=$(awk 'NR == 2 { print $6 }' "$work/inuse.txt")
+echo "one_share ${one} MB (truth 1024), three_shares ${three} MB (truth 3072), leak ${leak} MB (truth 128), top in use: $top"
+awk -v one="$one" -v three="$three" -v leak="$leak" 'BEGIN {
+  ok = 1
+  share1 = one / (one + three); share3 = three / (one + three)
+  if (share1 < 0.25 * 0.9 || share1 > 0.25 * 1.1) { print "one_share: share " share1 ", truth 0.25"; ok = 0 }
+  if (share3 < 0.75 * 0.9 || share3 > 0.75 * 1.1) { print "three_shares: share " share3 ", truth 0.75"; ok = 0 }
+  if (one < 1024 * 0.9 || one > 1024 * 1.1) { print "one_share: " one " MB, truth 1024"; ok = 0 }
+  if (three < 3072 * 0.9 || three > 3072 * 1.1) { print "three_shares: " three " MB, truth 3072"; ok = 0 }
+  # 256 samples of the leak: 4.8 standard deviations either side.
+  if (leak < 128 * 0.7 || leak > 128 * 1.3) { print "leak_128mib: " leak " MB, truth 128"; ok = 0 }
+  exit !ok }'
+[ "$top" = leak_128mib ] || { echo "the leak is not the top site in use"; exit 1; }
+# The call graph, drawn.
+if command -v dot > /dev/null; then
+  google-pprof --svg --inuse_space "$prog" "$heap" > "$work/graph.svg" 2>/dev/null
+  grep -q '<svg' "$work/graph.svg" && grep -q leak_128mib "$work/graph.svg" ||
+    { echo "google-pprof --svg drew no graph"; exit 1; }
+fi
+# The folded stacks name the same sites with the same estimates.
+folded_mb() { awk -v f="$2" '{ n = split($1, fr, ";"); if (fr[n] == f) s += $2 } END { printf "%.1f", s / 1048576 }' "$1"; }
+f_one=$(folded_mb "$heap.alloc.folded" one_share)
+f_leak=$(folded_mb "$heap.inuse.folded" leak_128mib)
+echo "folded: one_share $f_one MB allocated, leak_128mib $f_leak MB in use"
+grep -q '^.*main;leak_128mib ' "$heap.inuse.folded" || { echo "folded: no main;leak_128mib stack"; exit 1; }
+awk -v a="$f_one" -v b="$one" -v c="$f_leak" -v d="$leak" 'BEGIN {
+  exit !(a > b * 0.97 && a < b * 1.03 && c > d * 0.97 && c < d * 1.03) }' ||
+  { echo "folded estimates disagree with pprof's"; exit 1; }
+echo "prof_pprof: ok"
