@@ -29,12 +29,15 @@ __attribute__((noinline)) void *_ob_malloc_slow(size_t size)
     return _ob_malloc_inner(size);
 }
 
-/* pop_block's countdown ran out: a sampled block, or the usual one. */
+/* pop_block's countdown ran out: the block is the heap profiler's sample. */
 __attribute__((noinline)) void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool,
                                                         unsigned cls)
 {
-    void *sampled = _ob_prof_class_sample(heap, cls);
-    return sampled != NULL ? sampled : take_block(pool);
+    _ob_prof_rearm(heap, cls);
+    void *b = take_block(pool);
+    if (OB_UNLIKELY(_ob_prof_on))
+        _ob_prof_sample_block(pool, b);
+    return b;
 }
 
 /* A block of pool class `cls` from the thread's own heap. */
@@ -301,10 +304,8 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2) {
         void *p = _ob_heap_alloc_dedicated(ob_heap_own(),
                                            size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-        if (OB_UNLIKELY(_ob_prof_on) && p != NULL && _ob_prof_bytes_due(size)) {
-            ob_pool_of(ob_arena_of(p), p)->flags |= OB_POOL_SAMPLED;
-            _ob_prof_record(p, size);
-        }
+        if (OB_UNLIKELY(_ob_prof_on) && p != NULL && _ob_prof_bytes_due(size))
+            _ob_prof_record(p, size, ob_pool_of(ob_arena_of(p), p));
         return p;
     }
     return _ob_huge_alloc(size, align, false);

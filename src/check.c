@@ -56,7 +56,8 @@ static void check_pool(ob_pool_t *pool, void *ctx)
         ((pool->first_lo ^ (uint32_t)ob_arena_base(a)) & ~(uint32_t)OB_ARENA_MASK) != 0 ||
         block_offset + capacity_end > (size_t)pool->npages * OB_PAGE_SIZE ||
         carved_end > capacity_end || carved_end % pool->block_size ||
-        pool->free_bound != (state == OB_POOL_ACTIVE ? pool->carved * ob_pool_step(pool) : 0) ||
+        pool->free_bound != (state == OB_POOL_ACTIVE && !(pool->flags & OB_POOL_SAMPLED)
+                                 ? pool->carved * ob_pool_step(pool) : 0) ||
         pool->divisor != ob_divisor_for(pool->block_size)) {
         problem(c, start, "pool at page %zu has inconsistent geometry", index);
         return;

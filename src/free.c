@@ -88,13 +88,13 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     bool aligned = state == OB_POOL_DEDICATED;
     if (OB_UNLIKELY(ob_block_is_marked(b, pool)))
         double_free(heap, pool, b, owner);
-    if (aligned && (pool->flags & OB_POOL_SAMPLED)) {
-        /* Out of the profiler's live set before the pages can be reused. */
-        pool->flags &= (uint8_t)~OB_POOL_SAMPLED;
+    /* Out of the heap profiler's live set before the block can be reused. */
+    if (OB_UNLIKELY(_ob_prof_on) && ob_prof_pool_may_hold(pool))
         _ob_prof_freed(b);
-    }
     ob_block_mark(b, pool);
     if (owner) {
+        if (OB_UNLIKELY(pool->flags & OB_POOL_SAMPLED))
+            _ob_prof_pool_settle(pool);
         if (aligned)
             ob_stat_add(&heap->stats.aligned_frees, 1);
         else

@@ -193,8 +193,10 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         if (heap == NULL)
             goto oom;
     }
-    if (cls < OB_CLASSES && heap->reuse[cls] != NULL)
-        return _ob_reuse_pop(heap, cls); /* other heaps' blocks, still warm */
+    /* Other heaps' blocks, still warm; but not the profiler's next sample,
+     * which must come from a pool of this heap (prof.c). */
+    if (cls < OB_CLASSES && heap->reuse[cls] != NULL && heap->stats.until_sample[cls] != 1)
+        return _ob_reuse_pop(heap, cls);
     maybe_tick(heap);
     bool drained = false;
     for (;;) {
@@ -232,17 +234,17 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         continue;
     pop:;
         ob_assert(pool == heap->pools[cls].head);
-        if (ob_count_malloc(heap, cls)) {
-            void *sampled = _ob_prof_class_sample(heap, cls);
-            if (sampled != NULL)
-                return sampled;
-        }
+        bool sample = ob_count_malloc(heap, cls);
+        if (sample)
+            _ob_prof_rearm(heap, cls);
         pool->flags &= (uint8_t)~OB_POOL_DRY;
         _ob_stats_flush_class(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;
         pool->free = ob_block_next(b);
         ob_block_unmark(b);
         pool->used++;
+        if (sample && _ob_prof_on)
+            _ob_prof_sample_block(pool, b);
         return b;
     }
 oom:
@@ -293,9 +295,10 @@ bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
 {
     const ob_class_info_t *info = &_ob_classes[cls];
     ob_assert(pool->capacity == 1 && ob_pool_used(pool) == 1 && info->capacity == 1);
-    /* The malloc this growth counts as is the profiler's to sample: the
-     * block moves instead (through malloc, which samples it). */
-    if (heap->stats.until_sample[cls] == 1)
+    /* The malloc this growth counts as is the profiler's to sample, or
+     * the block is a sample (its size is in the profile): the block moves
+     * instead, through malloc and free, which keep the profile right. */
+    if (heap->stats.until_sample[cls] == 1 || (pool->flags & OB_POOL_SAMPLED))
         return false;
     if (!_ob_arena_grow_span(heap, pool, info->pages))
         return false;

@@ -164,7 +164,7 @@ static void *sample(ob_huge_t *h)
     h->sampled = false;
     if (OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(h->size)) {
         h->sampled = true;
-        _ob_prof_record(h->addr, h->size);
+        _ob_prof_record(h->addr, h->size, NULL);
     }
     return h->addr;
 }

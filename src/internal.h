@@ -180,16 +180,29 @@ extern OB_HIDDEN bool _ob_prof_on;
 extern OB_HIDDEN ob_lock_t _ob_prof_lock;
 OB_HIDDEN void _ob_prof_init(void);
 OB_HIDDEN void _ob_prof_arm_heap(ob_heap_t *heap);
-/* The countdown of class cls reached 0: re-arms it and, with the profiler
- * on, returns a sampled block of that class (alone in a page, in the live
- * set); NULL: take the block the usual way. */
-OB_HIDDEN void *_ob_prof_class_sample(ob_heap_t *heap, unsigned cls);
+/* The countdown of class cls reached 0: the next interval. */
+OB_HIDDEN void _ob_prof_rearm(ob_heap_t *heap, unsigned cls);
+/* The owner's block b of `pool`, just taken, is the sample. */
+OB_HIDDEN void _ob_prof_sample_block(ob_pool_t *pool, void *b);
+OB_HIDDEN void _ob_prof_pool_settle(ob_pool_t *pool);
 /* Blocks outside the classes (huge, over-aligned): sampled by bytes. */
 OB_HIDDEN bool _ob_prof_bytes_due(size_t size);
-OB_HIDDEN void _ob_prof_record(void *p, size_t bytes);
+OB_HIDDEN void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool);
 OB_HIDDEN void _ob_prof_freed(const void *p);
 OB_HIDDEN void _ob_prof_moved(const void *from, void *to, size_t bytes);
 OB_HIDDEN void _ob_prof_after_fork_child(void);
+/* Pools that hold samples, by a hash of their address (prof.c). */
+extern OB_HIDDEN _Atomic uint64_t _ob_prof_filter[65536 / 64];
+OB_INLINE size_t ob_prof_filter_bit(const void *pool)
+{
+    return ((uintptr_t)pool >> 6) * 0x9e3779b97f4a7c15ULL >> 48;
+}
+/* May a block of `pool` be in the profiler's live set? */
+OB_INLINE bool ob_prof_pool_may_hold(const void *pool)
+{
+    size_t bit = ob_prof_filter_bit(pool);
+    return (atomic_load_explicit(&_ob_prof_filter[bit / 64], memory_order_relaxed) >> (bit % 64)) & 1;
+}
 OB_HIDDEN const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset);
 OB_HIDDEN void _ob_symbols_release(void);
 OB_HIDDEN void _ob_symbols_forget(void);
@@ -442,7 +455,9 @@ OB_INLINE int ob_pool_state(const ob_pool_t *pool)
 /* The owner's fast free accepts blocks below this bound (see ob_pool_t). */
 OB_INLINE void ob_pool_set_free_bound(ob_pool_t *pool)
 {
-    pool->free_bound = ob_pool_state(pool) == OB_POOL_ACTIVE
+    /* A pool holding a block the heap profiler sampled sends its frees to
+     * the checked path (prof.c). */
+    pool->free_bound = ob_pool_state(pool) == OB_POOL_ACTIVE && !(pool->flags & OB_POOL_SAMPLED)
                            ? (uint32_t)pool->carved * ob_pool_step(pool) : 0;
 }
 

@@ -33,9 +33,9 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
     pool->capacity = info->capacity;
     pool->carved = 0;
     pool->divisor = ob_divisor_for(info->block_size);
+    pool->flags = zeroed ? OB_POOL_ZEROED : 0; /* before the state: free_bound reads it */
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
     pool->size_class = (uint8_t)cls;
-    pool->flags = zeroed ? OB_POOL_ZEROED : 0;
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, 0, memory_order_relaxed);
 }

@@ -21,12 +21,15 @@
  * OB_SAMPLE_NEVER.  Huge and over-aligned blocks, outside the classes,
  * take a per-thread countdown of bytes on their slow paths.
  *
- * A sampled small block is served alone in a page (a DEDICATED pool
- * flagged OB_POOL_SAMPLED), never from its class's pool: its free then
- * takes the checked path, which sees the flag and removes it from the
- * live set, and the fast free path pays nothing.  A page per sample, one
- * sample per 512 KiB: under 1 % more memory.
- *
+ * A sampled small block stays where it would have been, in its class's
+ * pool; the pool is flagged OB_POOL_SAMPLED, which sets its free_bound to
+ * 0, so that the owner's frees to it take the checked path while it holds
+ * a sample (other threads' frees always do).  There a filter of the pools
+ * that hold samples (one bit per hash of the pool, read with one load)
+ * says whether to look the block up in the live set.  No memory moves and
+ * the fast free path pays nothing.  The owner clears the flag at its next
+ * free to the pool once no sample is left in it.
+
  * The stack.  _Unwind_Backtrace (libgcc's unwinder, over the .eh_frame
  * tables every Debian binary has; frame pointers are not there) gives the
  * return addresses; the frames of obmalloc itself are dropped, found by
@@ -47,8 +50,8 @@
  * jeprof read ("heap_v2/RATE": raw sampled counts, which the tools scale
  * back), with /proc/self/maps after MAPPED_LIBRARIES:, and the estimates
  * as folded stacks (PATH.inuse.folded, PATH.alloc.folded) for flame-graph
- * tools, named with dladdr where the symbol is exported and as
- * module+offset where it is not.
+ * tools, named from the objects' symbol tables (symbolize.c), else
+ * object+offset.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -257,9 +260,21 @@ typedef struct prof_stack {
 typedef struct prof_live {
     uintptr_t addr; /* 0: empty */
     prof_stack_t *stack;
+    ob_pool_t *pool; /* the block's pool; NULL for a huge block */
     size_t bytes;
     double weight; /* 1 / (1 - exp(-bytes/rate)): allocations it stands for */
 } prof_live_t;
+
+/* Pools that hold samples, with how many: exact, under the lock.  And the
+ * filter free reads without the lock: bit h(pool) is set while a pool of
+ * that hash holds a sample (bit_pools counts them). */
+typedef struct prof_pool {
+    ob_pool_t *pool; /* NULL: empty */
+    size_t samples;
+} prof_pool_t;
+#define FILTER_BITS 65536
+_Atomic uint64_t _ob_prof_filter[FILTER_BITS / 64];
+static uint32_t bit_pools[FILTER_BITS];
 
 static prof_stack_t **stack_index; /* open addressing, power of two */
 static size_t stack_cap, stack_count;
@@ -267,6 +282,8 @@ static prof_stack_t *all_stacks;
 static char *stack_bump, *stack_end; /* records come from mapped chunks */
 static prof_live_t *live_table;
 static size_t live_cap, live_count;
+static prof_pool_t *pool_table;
+static size_t pool_cap, pool_count;
 static uint64_t samples_dropped; /* no memory for the tables */
 #define STACK_CHUNK ((size_t)1 << 20)
 
@@ -409,6 +426,91 @@ static void live_delete(prof_live_t *e)
     live_count--;
 }
 
+static size_t pool_slot(const ob_pool_t *pool) { return mix((uintptr_t)pool) & (pool_cap - 1); }
+
+static bool pool_grow(void)
+{
+    size_t cap = pool_cap ? pool_cap * 2 : 1024;
+    prof_pool_t *t = table_map(cap * sizeof *t);
+    if (t == NULL)
+        return false;
+    prof_pool_t *old = pool_table;
+    size_t old_cap = pool_cap;
+    pool_table = t;
+    pool_cap = cap;
+    for (size_t j = 0; j < old_cap; j++) {
+        if (old[j].pool == NULL)
+            continue;
+        size_t i = pool_slot(old[j].pool);
+        while (t[i].pool != NULL)
+            i = (i + 1) & (cap - 1);
+        t[i] = old[j];
+    }
+    table_unmap(old, old_cap * sizeof *old);
+    return true;
+}
+
+static prof_pool_t *pool_find(const ob_pool_t *pool)
+{
+    if (pool_cap == 0)
+        return NULL;
+    for (size_t i = pool_slot(pool); pool_table[i].pool != NULL; i = (i + 1) & (pool_cap - 1))
+        if (pool_table[i].pool == pool)
+            return &pool_table[i];
+    return NULL;
+}
+
+static void filter_update(const ob_pool_t *pool, int delta)
+{
+    size_t bit = ob_prof_filter_bit(pool);
+    bit_pools[bit] += (uint32_t)delta;
+    uint64_t mask = (uint64_t)1 << (bit % 64);
+    if (bit_pools[bit] == 0)
+        atomic_fetch_and_explicit(&_ob_prof_filter[bit / 64], ~mask, memory_order_relaxed);
+    else
+        atomic_fetch_or_explicit(&_ob_prof_filter[bit / 64], mask, memory_order_relaxed);
+}
+
+/* One more sample in `pool`; false if the table cannot grow. */
+static bool pool_add(ob_pool_t *pool)
+{
+    prof_pool_t *e = pool_find(pool);
+    if (e != NULL) {
+        e->samples++;
+        return true;
+    }
+    if (2 * (pool_count + 1) > pool_cap && !pool_grow())
+        return false;
+    size_t i = pool_slot(pool);
+    while (pool_table[i].pool != NULL)
+        i = (i + 1) & (pool_cap - 1);
+    pool_table[i] = (prof_pool_t){pool, 1};
+    pool_count++;
+    filter_update(pool, +1);
+    return true;
+}
+
+static void pool_remove_one(ob_pool_t *pool)
+{
+    prof_pool_t *e = pool_find(pool);
+    if (e == NULL || --e->samples != 0)
+        return;
+    filter_update(pool, -1);
+    size_t hole = (size_t)(e - pool_table), i = hole;
+    for (;;) { /* linear probing's deletion, as live_delete */
+        i = (i + 1) & (pool_cap - 1);
+        if (pool_table[i].pool == NULL)
+            break;
+        size_t home = pool_slot(pool_table[i].pool);
+        if (((i - home) & (pool_cap - 1)) >= ((i - hole) & (pool_cap - 1))) {
+            pool_table[hole] = pool_table[i];
+            hole = i;
+        }
+    }
+    pool_table[hole].pool = NULL;
+    pool_count--;
+}
+
 static void account_live(prof_stack_t *s, const prof_live_t *e, int sign)
 {
     if (sign > 0) {
@@ -426,18 +528,20 @@ static void account_live(prof_stack_t *s, const prof_live_t *e, int sign)
 
 static void dump_if_requested(void);
 
-void _ob_prof_record(void *p, size_t bytes)
+void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool)
 {
     bool was_in = in_prof;
     in_prof = true;
     void *frames[PROF_MAX_FRAMES];
     int depth = capture(frames);
     prof_live_t e = {.addr = (uintptr_t)p,
+                     .pool = pool,
                      .bytes = bytes,
                      .weight = 1 / (1 - exp_neg((double)bytes / rate))};
     _ob_lock(&_ob_prof_lock);
     prof_stack_t *s = stack_intern(frames, depth);
-    if (s != NULL && (2 * (live_count + 1) <= live_cap || live_grow())) {
+    if (s != NULL && (2 * (live_count + 1) <= live_cap || live_grow()) &&
+        (pool == NULL || pool_add(pool))) {
         e.stack = s;
         size_t i = live_slot(e.addr);
         while (live_table[i].addr != 0)
@@ -457,26 +561,38 @@ void _ob_prof_record(void *p, size_t bytes)
         dump_if_requested();
 }
 
-void *_ob_prof_class_sample(ob_heap_t *heap, unsigned cls)
+void _ob_prof_rearm(ob_heap_t *heap, unsigned cls)
 {
-    size_t block_size = _ob_classes[cls].block_size;
-    uint64_t next = blocks_until_sample(block_size);
+    uint64_t next = blocks_until_sample(_ob_classes[cls].block_size);
     heap->stats.until_sample[cls] = next; /* first: a reader sees too few */
     heap->stats.malloc_base[cls] += next;
-    if (!_ob_prof_on || in_prof)
-        return NULL;
+}
+
+/* The owner's block b of `pool` is the sample: into the live set, and the
+ * pool's frees onto the checked path while it holds one. */
+void _ob_prof_sample_block(ob_pool_t *pool, void *b)
+{
+    if (in_prof)
+        return;
     in_prof = true;
-    void *p = _ob_heap_alloc_dedicated(heap, block_size, OB_PAGE_SIZE);
-    if (p != NULL) {
-        /* The statistics count it with the blocks alone in their pages
-         * (its free will), not in its class. */
-        heap->stats.malloc_base[cls]--;
-        ob_pool_of(ob_arena_of(p), p)->flags |= OB_POOL_SAMPLED;
-        _ob_prof_record(p, block_size);
-    }
+    pool->flags |= OB_POOL_SAMPLED;
+    ob_pool_set_free_bound(pool);
+    _ob_prof_record(b, pool->block_size, pool);
     in_prof = false;
     dump_if_requested();
-    return p;
+}
+
+/* The owner's free found its pool flagged: the flag goes once no sample
+ * is left in the pool (the filter is only a hint; this is exact). */
+void _ob_prof_pool_settle(ob_pool_t *pool)
+{
+    _ob_lock(&_ob_prof_lock);
+    bool holds = pool_find(pool) != NULL;
+    _ob_unlock(&_ob_prof_lock);
+    if (!holds) {
+        pool->flags &= (uint8_t)~OB_POOL_SAMPLED;
+        ob_pool_set_free_bound(pool);
+    }
 }
 
 void _ob_prof_freed(const void *p)
@@ -485,6 +601,8 @@ void _ob_prof_freed(const void *p)
     prof_live_t *e = live_find((uintptr_t)p);
     if (e != NULL) {
         account_live(e->stack, e, -1);
+        if (e->pool != NULL)
+            pool_remove_one(e->pool);
         live_delete(e);
     }
     _ob_unlock(&_ob_prof_lock);
@@ -615,8 +733,9 @@ static int w_close(writer_t *w)
 }
 
 /* A copy of the stacks, taken under the lock and written without it (the
- * names come from dladdr, which takes the loader's lock: a thread holding
- * that lock may be waiting for ours inside malloc). */
+ * names need the loader's list of objects, and dl_iterate_phdr takes the
+ * loader's lock: a thread holding that lock may be waiting for ours inside
+ * malloc). */
 typedef struct snapshot {
     char *mem;
     size_t bytes, count;
@@ -845,7 +964,7 @@ static void dump_if_requested(void)
     if (OB_LIKELY(atomic_load_explicit(&dump_requested, memory_order_relaxed) == 0) || in_prof)
         return;
     /* Inside malloc, this thread may hold the loader's lock, which a
-     * dump in another thread may be waiting for in dladdr: never wait for
+     * dump in another thread may be waiting for (symbolize.c): never wait for
      * that dump; the request stays for the next sample. */
     if (!_ob_trylock(&dump_lock))
         return;
@@ -895,6 +1014,14 @@ void _ob_prof_init(void)
     const char *on = getenv("OBMALLOC_PROF");
     if (on == NULL || on[0] == 0 || strcmp(on, "0") == 0)
         return;
+    if (!OB_HARDENED) {
+        /* The unhardened fast free tests the pool's state, not its
+         * free_bound: it would miss the frees of sampled blocks. */
+        static const char msg[] = "obmalloc: OBMALLOC_PROF needs a hardened build "
+                                  "(this one has OB_HARDENED=0): the profiler stays off\n";
+        (void)!write(2, msg, sizeof msg - 1);
+        return;
+    }
     const char *r = getenv("OBMALLOC_PROF_RATE");
     rate = 512 * 1024;
     if (r != NULL && r[0] >= '0' && r[0] <= '9') {

@@ -181,11 +181,7 @@ static uint32_t *filter_slot(ob_heap_t *heap, const ob_block_t *b)
 /* malloc's slow path, for a class whose reuse stack is not empty. */
 void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
 {
-    if (ob_count_malloc(heap, cls)) {
-        void *sampled = _ob_prof_class_sample(heap, cls);
-        if (sampled != NULL)
-            return sampled;
-    }
+    (void)ob_count_malloc(heap, cls); /* not to 0: the caller saw to that */
     ob_block_t *b = heap->reuse[cls];
     *filter_slot(heap, b) = (uint32_t)((uintptr_t)b >> 4);
     heap->reuse[cls] = checked_link(b);

@@ -2,16 +2,16 @@
  * Names for code addresses, for the heap profiler's folded stacks
  * (prof.c).  dladdr knows only the symbols an object exports; a program's
  * own functions (static ones, or all of them without -rdynamic) are in its
- * ELF file's .symtab.  So: the file of each object a stack passes through
- * is mapped once per dump, its function symbols sorted, and each address
- * looked up there; dladdr's answer is the fallback, then object+offset.
- * C++ names are demangled when the process has a C++ runtime.
+ * ELF file's .symtab.  So: the loaded objects are listed once per dump
+ * (dl_iterate_phdr), the file of each object a stack passes through is
+ * mapped, its function symbols (.symtab, else .dynsym) sorted, and each
+ * address looked up there; else the frame is object+offset.  C++ names are
+ * demangled when the process has a C++ runtime.
  *
  * Used only while a dump is written, outside the profiler's lock; what it
  * maps it unmaps at the end of the dump (_ob_symbols_release).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <elf.h>
 #include <link.h>
 #include <stdlib.h>
@@ -29,14 +29,16 @@ typedef struct sym {
 } sym_t;
 
 typedef struct module {
-    const void *base; /* dli_fbase */
+    char path[512];   /* the file ("" until found) */
+    uintptr_t lo, hi; /* the span of its loadable segments */
+    uintptr_t bias;   /* run-time address - symbol value (dlpi_addr) */
+    bool loaded;      /* its symbols were looked for */
     const void *file; /* the ELF file, mapped */
     size_t file_size;
     const char *strtab;
     size_t strtab_size;
     sym_t *syms;
     size_t nsyms, syms_mapped;
-    uintptr_t bias; /* run-time address - symbol value */
 } module_t;
 
 #define MAX_MODULES 128
@@ -82,17 +84,8 @@ static void load_symbols(module_t *m)
         f[EI_CLASS] != ELFCLASS64)
         return;
     const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)f;
-    if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->file_size ||
-        eh->e_phoff + (size_t)eh->e_phnum * sizeof(ElfW(Phdr)) > m->file_size)
+    if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->file_size)
         return;
-    /* Symbol values are link-time addresses; a shared object or PIE runs
-     * moved by (its first segment's address - that segment's vaddr). */
-    uintptr_t lowest = UINTPTR_MAX;
-    const ElfW(Phdr) *ph = (const ElfW(Phdr) *)(f + eh->e_phoff);
-    for (unsigned i = 0; i < eh->e_phnum; i++)
-        if (ph[i].p_type == PT_LOAD && ph[i].p_vaddr < lowest)
-            lowest = ph[i].p_vaddr & ~(uintptr_t)(ph[i].p_align ? ph[i].p_align - 1 : 0);
-    m->bias = eh->e_type == ET_DYN && lowest != UINTPTR_MAX ? (uintptr_t)m->base - lowest : 0;
     const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(f + eh->e_shoff);
     const ElfW(Shdr) *table = NULL;
     for (unsigned i = 0; i < eh->e_shnum; i++)
@@ -128,25 +121,56 @@ static void load_symbols(module_t *m)
     sort_syms(m->syms, m->nsyms);
 }
 
-static module_t *module_for(const Dl_info *info)
+/* The loaded objects, from the loader's list (dladdr would do, but it
+ * scans an object's whole symbol table on every call: 0.3 s for a dump of
+ * a CPython run). */
+static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
 {
-    for (size_t i = 0; i < nmodules; i++)
-        if (modules[i].base == info->dli_fbase)
-            return &modules[i];
     if (nmodules == MAX_MODULES)
-        return NULL;
-    module_t *m = &modules[nmodules++];
+        return 1;
+    module_t *m = &modules[nmodules];
     memset(m, 0, sizeof *m);
-    m->base = info->dli_fbase;
-    /* The main program's name is argv[0], which may not be a path from
-     * here: then the kernel's link to it. */
-    if (info->dli_fname != NULL && strchr(info->dli_fname, '/') != NULL)
-        m->file = _ob_os_map_file(info->dli_fname, &m->file_size);
-    if (m->file == NULL)
-        m->file = _ob_os_map_file("/proc/self/exe", &m->file_size);
-    if (m->file != NULL)
-        load_symbols(m);
-    return m;
+    m->lo = UINTPTR_MAX;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD)
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (lo < m->lo)
+            m->lo = lo;
+        if (lo + ph->p_memsz > m->hi)
+            m->hi = lo + ph->p_memsz;
+    }
+    if (m->lo >= m->hi)
+        return 0;
+    m->bias = info->dlpi_addr;
+    /* The main program has no name here: the kernel's link to it. */
+    const char *name = info->dlpi_name && info->dlpi_name[0] ? info->dlpi_name : "/proc/self/exe";
+    size_t n = strlen(name);
+    if (n >= sizeof m->path)
+        return 0;
+    memcpy(m->path, name, n + 1);
+    nmodules++;
+    return 0;
+}
+
+static module_t *module_of(uintptr_t addr)
+{
+    if (nmodules == 0)
+        dl_iterate_phdr(add_module, NULL);
+    for (size_t i = 0; i < nmodules; i++) {
+        module_t *m = &modules[i];
+        if (addr - m->lo < m->hi - m->lo) {
+            if (!m->loaded) {
+                m->loaded = true;
+                m->file = _ob_os_map_file(m->path, &m->file_size);
+                if (m->file != NULL)
+                    load_symbols(m);
+            }
+            return m;
+        }
+    }
+    return NULL;
 }
 
 static const char *lookup(const module_t *m, uintptr_t addr)
@@ -189,25 +213,21 @@ static const char *demangle(const char *name)
 
 /* The function containing the return address `ip` (the call is the byte
  * before it).  *object and *offset: where to point when no name is known
- * (object NULL: not even that). */
+ * (object NULL: not even that; the offset is then the address). */
 const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset)
 {
-    Dl_info info;
-    const void *call = (const char *)ip - 1;
+    uintptr_t call = (uintptr_t)ip - 1;
+    const module_t *m = module_of(call);
     *object = NULL;
     *offset = (uintptr_t)ip;
-    if (dladdr(call, &info) == 0)
+    if (m == NULL)
         return NULL;
-    const char *name = lookup(module_for(&info), (uintptr_t)call);
-    if (name == NULL)
-        name = info.dli_sname;
+    const char *name = lookup(m, call);
     if (name != NULL && name[0] != 0)
         return demangle(name);
-    if (info.dli_fname != NULL && info.dli_fname[0] != 0) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        *object = slash ? slash + 1 : info.dli_fname;
-        *offset = (uintptr_t)ip - (uintptr_t)info.dli_fbase;
-    }
+    const char *slash = strrchr(m->path, '/');
+    *object = slash ? slash + 1 : m->path;
+    *offset = (uintptr_t)ip - m->bias;
     return NULL;
 }
 

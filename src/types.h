@@ -169,7 +169,7 @@ struct ob_heap;
  *   ob_pool_used(pool) + length(free) == carved
  *                                      (remote-pending blocks count as used)
  *   state == ACTIVE <=> the pool is on heap->pools[size_class]
- *   free_bound == (state == ACTIVE ? carved * step : 0): the owner's fast
+ *   free_bound == (state == ACTIVE && !SAMPLED ? carved * step : 0): the owner's fast
  *     free needs no state test, as every product fails in another state
  *   FULL      => free == NULL && carved == capacity
  *   ob_pool_used(pool) == 0 => the pool holds no live block and may be
@@ -186,8 +186,9 @@ enum {
                                with its pool when freed (calloc)           */
     OB_POOL_DRY = 2,        /* malloc found it with nothing to hand out and
                                sent it to the back of its list (heap.c)    */
-    OB_POOL_SAMPLED = 4,    /* DEDICATED: its block was sampled by the heap
-                               profiler, and is in its live set (prof.c)   */
+    OB_POOL_SAMPLED = 4,    /* may hold a block the heap profiler sampled:
+                               free_bound is 0, the owner's frees take the
+                               checked path (prof.c)                       */
 };
 
 typedef struct ob_pool {
