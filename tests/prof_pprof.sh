@@ -41,6 +41,12 @@ if command -v dot > /dev/null; then
   grep -q '<svg' "$work/graph.svg" && grep -q leak_128mib "$work/graph.svg" ||
     { echo "google-pprof --svg drew no graph"; exit 1; }
 fi
+# jeprof (libjemalloc-dev) reads the same format, where it is installed.
+if command -v jeprof > /dev/null; then
+  jeprof --text --inuse_space "$prog" "$heap" 2>/dev/null | awk 'NR == 2 { print $6 }' |
+    grep -qx leak_128mib || { echo "jeprof does not find the leak"; exit 1; }
+  echo "jeprof: the leak is the top site in use"
+fi
 # The folded stacks name the same sites with the same estimates.
 folded_mb() { awk -v f="$2" '{ n = split($1, fr, ";"); if (fr[n] == f) s += $2 } END { printf "%.1f", s / 1048576 }' "$1"; }
 f_one=$(folded_mb "$heap.alloc.folded" one_share)
