@@ -12,7 +12,6 @@
 #include <sched.h>
 #include <sys/auxv.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,31 +219,35 @@ bool _ob_os_unmap(void *p, size_t size)
     return done;
 }
 
-/* A file, mapped read-only whole (the heap profiler reads ELF symbol
- * tables this way).  NULL if it cannot be opened or mapped. */
-const void *_ob_os_map_file(const char *path, size_t *size)
+/* Reading files (the heap profiler reads ELF symbol tables). */
+int _ob_os_open_read(const char *path)
 {
     int saved = errno;
-    const void *p = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0) {
-        void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (m != MAP_FAILED) {
-            p = m;
-            *size = (size_t)st.st_size;
-        }
-    }
-    if (fd >= 0)
-        close(fd);
     errno = saved;
-    return p;
+    return fd;
 }
 
-void _ob_os_unmap_file(const void *p, size_t size)
+bool _ob_os_pread(int fd, void *buf, size_t size, uint64_t offset)
 {
     int saved = errno;
-    munmap((void *)p, size);
+    size_t done = 0;
+    while (done < size) {
+        ssize_t n = pread(fd, (char *)buf + done, size - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        done += (size_t)n;
+    }
+    errno = saved;
+    return done == size;
+}
+
+void _ob_os_close(int fd)
+{
+    int saved = errno;
+    close(fd);
     errno = saved;
 }
 

@@ -18,8 +18,9 @@ OB_HIDDEN void *_ob_os_reserve(size_t size, size_t align);
 OB_HIDDEN bool _ob_os_unmap(void *p, size_t size); /* false: left mapped */
 OB_HIDDEN bool _ob_os_purge(void *p, size_t size); /* false: kept as it was */
 OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
-OB_HIDDEN const void *_ob_os_map_file(const char *path, size_t *size);
-OB_HIDDEN void _ob_os_unmap_file(const void *p, size_t size);
+OB_HIDDEN int _ob_os_open_read(const char *path); /* -1 if it cannot */
+OB_HIDDEN bool _ob_os_pread(int fd, void *buf, size_t size, uint64_t offset);
+OB_HIDDEN void _ob_os_close(int fd);
 OB_HIDDEN void _ob_os_hugepage(void *p, size_t size, bool on); /* MADV_(NO)HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
 OB_HIDDEN int _ob_os_thp_mode(void);

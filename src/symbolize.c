@@ -3,13 +3,13 @@
  * (prof.c).  dladdr knows only the symbols an object exports; a program's
  * own functions (static ones, or all of them without -rdynamic) are in its
  * ELF file's .symtab.  So: the loaded objects are listed once per dump
- * (dl_iterate_phdr), the file of each object a stack passes through is
- * mapped, its function symbols (.symtab, else .dynsym) sorted, and each
+ * (dl_iterate_phdr), the symbol table of each object a stack passes
+ * through is read, its function symbols (.symtab, else .dynsym) sorted, and each
  * address looked up there; else the frame is object+offset.  C++ names are
  * demangled when the process has a C++ runtime.
  *
  * Used only while a dump is written, outside the profiler's lock; what it
- * maps it unmaps at the end of the dump (_ob_symbols_release).
+ * reads it drops at the end of the dump (_ob_symbols_release).
  */
 #define _GNU_SOURCE
 #include <elf.h>
@@ -33,10 +33,8 @@ typedef struct module {
     uintptr_t lo, hi; /* the span of its loadable segments */
     uintptr_t bias;   /* run-time address - symbol value (dlpi_addr) */
     bool loaded;      /* its symbols were looked for */
-    const void *file; /* the ELF file, mapped */
-    size_t file_size;
-    const char *strtab;
-    size_t strtab_size;
+    const char *strtab; /* its string table, read */
+    size_t strtab_size, strtab_mapped;
     sym_t *syms;
     size_t nsyms, syms_mapped;
 } module_t;
@@ -75,50 +73,70 @@ static void sort_syms(sym_t *a, size_t n)
     }
 }
 
-/* The function symbols of an ELF file mapped at `file`: .symtab if the
- * file has one, else .dynsym. */
-static void load_symbols(module_t *m)
+/* A section of the file, read into memory of its own (NULL if it cannot
+ * be): a dump holds only the symbol and string tables it needs (about
+ * 0.8 MB for CPython's objects), and gives them back when it ends. */
+static void *read_section(int fd, uint64_t offset, size_t size, size_t *mapped)
 {
-    const unsigned char *f = m->file;
-    if (m->file_size < sizeof(ElfW(Ehdr)) || memcmp(f, ELFMAG, SELFMAG) != 0 ||
-        f[EI_CLASS] != ELFCLASS64)
+    *mapped = ob_align_up(size ? size : 1, OB_PAGE_SIZE);
+    void *p = _ob_os_map(*mapped, 0);
+    if (p != NULL && !_ob_os_pread(fd, p, size, offset)) {
+        _ob_os_unmap(p, *mapped);
+        p = NULL;
+    }
+    return p;
+}
+
+static bool is_function(const ElfW(Sym) *sym, size_t strtab_size)
+{
+    return ELF64_ST_TYPE(sym->st_info) == STT_FUNC && sym->st_value != 0 &&
+           sym->st_shndx != SHN_UNDEF && sym->st_name < strtab_size;
+}
+
+/* The function symbols of the object's file: .symtab if it has one, else
+ * .dynsym. */
+static void load_symbols(module_t *m, int fd)
+{
+    ElfW(Ehdr) eh;
+    if (!_ob_os_pread(fd, &eh, sizeof eh, 0) || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shoff == 0 || eh.e_shnum == 0 ||
+        eh.e_shentsize != sizeof(ElfW(Shdr)) || eh.e_shnum > 4096)
         return;
-    const ElfW(Ehdr) *eh = (const ElfW(Ehdr) *)f;
-    if (eh->e_shoff == 0 || eh->e_shoff + (size_t)eh->e_shnum * sizeof(ElfW(Shdr)) > m->file_size)
+    ElfW(Shdr) sh[eh.e_shnum <= 256 ? eh.e_shnum : 1];
+    if (eh.e_shnum > 256 || !_ob_os_pread(fd, sh, eh.e_shnum * sizeof(ElfW(Shdr)), eh.e_shoff))
         return;
-    const ElfW(Shdr) *sh = (const ElfW(Shdr) *)(f + eh->e_shoff);
     const ElfW(Shdr) *table = NULL;
-    for (unsigned i = 0; i < eh->e_shnum; i++)
+    for (unsigned i = 0; i < eh.e_shnum; i++)
         if (sh[i].sh_type == SHT_SYMTAB)
             table = &sh[i];
-    for (unsigned i = 0; table == NULL && i < eh->e_shnum; i++)
+    for (unsigned i = 0; table == NULL && i < eh.e_shnum; i++)
         if (sh[i].sh_type == SHT_DYNSYM)
             table = &sh[i];
-    if (table == NULL || table->sh_link >= eh->e_shnum || table->sh_entsize != sizeof(ElfW(Sym)) ||
-        table->sh_offset + table->sh_size > m->file_size)
+    if (table == NULL || table->sh_link >= eh.e_shnum || table->sh_entsize != sizeof(ElfW(Sym)))
         return;
     const ElfW(Shdr) *str = &sh[table->sh_link];
-    if (str->sh_offset + str->sh_size > m->file_size)
+    m->strtab = read_section(fd, str->sh_offset, str->sh_size, &m->strtab_mapped);
+    if (m->strtab == NULL)
         return;
-    m->strtab = (const char *)f + str->sh_offset;
     m->strtab_size = str->sh_size;
-    const ElfW(Sym) *sym = (const ElfW(Sym) *)(f + table->sh_offset);
+    size_t table_mapped;
+    const ElfW(Sym) *sym = read_section(fd, table->sh_offset, table->sh_size, &table_mapped);
+    if (sym == NULL)
+        return;
     size_t n = table->sh_size / sizeof *sym, count = 0;
     for (size_t i = 0; i < n; i++)
-        if (ELF64_ST_TYPE(sym[i].st_info) == STT_FUNC && sym[i].st_value != 0 &&
-            sym[i].st_shndx != SHN_UNDEF && sym[i].st_name < m->strtab_size)
-            count++;
-    if (count == 0)
-        return;
-    m->syms_mapped = ob_align_up(count * sizeof(sym_t), OB_PAGE_SIZE);
-    m->syms = _ob_os_map(m->syms_mapped, 0);
-    if (m->syms == NULL)
-        return;
-    for (size_t i = 0; i < n; i++)
-        if (ELF64_ST_TYPE(sym[i].st_info) == STT_FUNC && sym[i].st_value != 0 &&
-            sym[i].st_shndx != SHN_UNDEF && sym[i].st_name < m->strtab_size)
-            m->syms[m->nsyms++] = (sym_t){sym[i].st_value, sym[i].st_size, sym[i].st_name};
-    sort_syms(m->syms, m->nsyms);
+        count += is_function(&sym[i], m->strtab_size);
+    if (count != 0) {
+        m->syms_mapped = ob_align_up(count * sizeof(sym_t), OB_PAGE_SIZE);
+        m->syms = _ob_os_map(m->syms_mapped, 0);
+    }
+    if (m->syms != NULL) {
+        for (size_t i = 0; i < n; i++)
+            if (is_function(&sym[i], m->strtab_size))
+                m->syms[m->nsyms++] = (sym_t){sym[i].st_value, sym[i].st_size, sym[i].st_name};
+        sort_syms(m->syms, m->nsyms);
+    }
+    _ob_os_unmap((void *)sym, table_mapped);
 }
 
 /* The loaded objects, from the loader's list (dladdr would do, but it
@@ -163,9 +181,11 @@ static module_t *module_of(uintptr_t addr)
         if (addr - m->lo < m->hi - m->lo) {
             if (!m->loaded) {
                 m->loaded = true;
-                m->file = _ob_os_map_file(m->path, &m->file_size);
-                if (m->file != NULL)
-                    load_symbols(m);
+                int fd = _ob_os_open_read(m->path);
+                if (fd >= 0) {
+                    load_symbols(m, fd);
+                    _ob_os_close(fd);
+                }
             }
             return m;
         }
@@ -236,14 +256,14 @@ void _ob_symbols_release(void)
     for (size_t i = 0; i < nmodules; i++) {
         if (modules[i].syms != NULL)
             _ob_os_unmap(modules[i].syms, modules[i].syms_mapped);
-        if (modules[i].file != NULL)
-            _ob_os_unmap_file(modules[i].file, modules[i].file_size);
+        if (modules[i].strtab != NULL)
+            _ob_os_unmap((void *)modules[i].strtab, modules[i].strtab_mapped);
     }
     nmodules = 0;
 }
 
 /* In a fork child: a dump the parent was writing in another thread left
- * the cache half made; its mappings stay (they are the parent's too). */
+ * the cache half made; what it had read stays mapped (a few hundred KB). */
 void _ob_symbols_forget(void)
 {
     nmodules = 0;
