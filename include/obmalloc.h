@@ -239,6 +239,48 @@ OB_EXPORT size_t ob_heap_check(struct ob_heap_check_result *result);
 OB_EXPORT size_t ob_check_block(const void *p);
 
 /*
+ * Regions: heaps of your own, allocated into by the thread that made them
+ * and destroyed at once (src/region.c; docs/DESIGN.md, "Regions").
+ *
+ * ob_region_new(): a new, empty region owned by the calling thread; NULL
+ *   with errno ENOMEM if it cannot be made.
+ * ob_region_malloc/calloc/realloc/aligned_alloc(r, ...): as ob_malloc and
+ *   friends, from r.  Only r's owner may call them; realloc takes a block
+ *   of r (or NULL) and keeps the result in r.
+ * Any thread may ob_free (or free) a region's block; ob_usable_size and
+ *   ob_realloc accept one as any other block (ob_realloc's result is the
+ *   thread's, not the region's).
+ * ob_region_destroy(r): frees every block still in r at once and gives its
+ *   memory back, without looking at the blocks; r is gone.
+ * ob_region_release(r): r goes away; its live blocks stay valid and become
+ *   ordinary blocks.  A thread that exits releases the regions it owns.
+ * ob_region_visit(r, fn, arg): calls fn(block, usable size, arg) for every
+ *   live block of r; a non-zero return stops the walk and is returned
+ *   (else 0).  fn must not allocate from r or free r's blocks.
+ * ob_region_contains(r, p): 1 if p points into a live block of r, else 0.
+ * ob_region_stats(r, &s): r's blocks and bytes in use.
+ * A region used by a thread other than its owner, or a pointer that is no
+ * live region, gets a report and an abort.
+ */
+typedef struct ob_region ob_region_t;
+struct ob_region_stats {
+    size_t blocks_in_use; /* blocks allocated from the region and not freed */
+    size_t bytes_in_use;  /* their usable sizes                             */
+    size_t bytes_mapped;  /* the region's arenas and huge blocks            */
+};
+OB_EXPORT ob_region_t *ob_region_new(void);
+OB_EXPORT void *ob_region_malloc(ob_region_t *r, size_t size);
+OB_EXPORT void *ob_region_calloc(ob_region_t *r, size_t n, size_t size);
+OB_EXPORT void *ob_region_realloc(ob_region_t *r, void *p, size_t size);
+OB_EXPORT void *ob_region_aligned_alloc(ob_region_t *r, size_t alignment, size_t size);
+OB_EXPORT void ob_region_destroy(ob_region_t *r);
+OB_EXPORT void ob_region_release(ob_region_t *r);
+OB_EXPORT int ob_region_visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg),
+                              void *arg);
+OB_EXPORT int ob_region_contains(const ob_region_t *r, const void *p);
+OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats);
+
+/*
  * Heap profiler.  OBMALLOC_PROF=1 samples one allocation every
  * OBMALLOC_PROF_RATE bytes on average (default 512 KiB) with its call
  * stack, and writes at exit a heap profile google-pprof and jeprof read

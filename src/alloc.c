@@ -22,8 +22,9 @@ OB_COLD bool _ob_diverted_slow(void)
 
 /* Not inlined into ob_malloc: its fast path would pay for the slow one's
  * stack frame. */
-__attribute__((noinline)) void *_ob_malloc_slow(size_t size)
+__attribute__((noinline)) void *_ob_malloc_slow(ob_heap_t *heap, size_t size)
 {
+    (void)heap;
     if (ob_diverted())
         return _ob_debug_malloc(size, 0, false);
     return _ob_malloc_inner(size);
@@ -273,7 +274,7 @@ static bool class_aligned(unsigned c, size_t align)
 /* The smallest pool class that fits `size` with every block aligned: a
  * size class, or the aligned twin of a small class whose pools have a
  * block offset.  -1 if none. */
-static int aligned_class(size_t align, size_t size)
+int _ob_aligned_class(size_t align, size_t size)
 {
     for (unsigned c = (unsigned)ob_size_class(size); c < OB_CLASSES; c++) {
         if (class_aligned(c, align))
@@ -297,7 +298,7 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
     if (size == 0)
         size = 1;
     if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
-        int c = aligned_class(align, size);
+        int c = _ob_aligned_class(align, size);
         if (c >= 0)
             return class_malloc((unsigned)c);
     }

@@ -12,7 +12,9 @@
 
 #include "internal.h"
 
-OB_HIDDEN void *_ob_malloc_slow(size_t size);
+/* `heap` is the thread's (malloc_in's signature); the slow path finds its
+ * own. */
+OB_HIDDEN void *_ob_malloc_slow(ob_heap_t *heap, size_t size);
 /* Never returns; declared to return a pointer so that the fast path can
  * reach it with a tail jump (a call would cost the fast path a frame). */
 OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
@@ -44,9 +46,11 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
     return take_block(pool);
 }
 
-OB_INLINE void *malloc_fast(size_t size)
+/* malloc from `heap`: its current pool of the size's class, else `slow`
+ * (a tail jump).  For the thread's heap (malloc_fast) and for a region's
+ * (region.c); `slow` is a constant where it is inlined. */
+OB_INLINE void *malloc_in(ob_heap_t *heap, size_t size, void *(*slow)(ob_heap_t *, size_t))
 {
-    ob_heap_t *heap = ob_heap_get();
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
         size_t cls = ob_size_class_small(size);
         ob_pool_t *pool = heap->current[cls];
@@ -63,7 +67,12 @@ OB_INLINE void *malloc_fast(size_t size)
         if (OB_LIKELY(pool->free != NULL))
             return pop_block(heap, pool, cls);
     }
-    return _ob_malloc_slow(size);
+    return slow(heap, size);
+}
+
+OB_INLINE void *malloc_fast(size_t size)
+{
+    return malloc_in(ob_heap_get(), size, _ob_malloc_slow);
 }
 
 OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)

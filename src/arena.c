@@ -455,6 +455,15 @@ void _ob_arena_release_detached(ob_arena_t *a)
     arena_release(a);
 }
 
+/* A detached arena of a destroyed region: unmapped with whatever it holds
+ * (never kept as a spare: a free that races with the destroy then faults
+ * or is reported, instead of landing in memory handed out again). */
+void _ob_arena_discard(ob_arena_t *a)
+{
+    atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
+    arena_unmap(a);
+}
+
 ob_arena_t *_ob_arena_take_abandoned(void)
 {
     if (__atomic_load_n(&abandoned, __ATOMIC_RELAXED) == NULL)

@@ -78,7 +78,17 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 {
     ob_arena_t *a = ob_arena_of(p);
     int state = ob_pool_state(pool);
-    bool owner = atomic_load_explicit(&a->heap, memory_order_relaxed) == heap;
+    ob_heap_t *home = atomic_load_explicit(&a->heap, memory_order_relaxed);
+    bool owner = home == heap;
+    /* A region's block (region.c): its owner frees it into the region's
+     * heap; any other thread pushes it straight onto its pool's remote
+     * list, keeping nothing back (the region may be destroyed next). */
+    bool region = !owner && home != NULL && home->region != NULL;
+    if (OB_UNLIKELY(region) && _ob_region_owner(home) == heap) {
+        heap = home;
+        owner = true;
+        region = false;
+    }
     if (OB_UNLIKELY(state < OB_POOL_ACTIVE ||
                     !ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p),
                                              owner ? ob_pool_carved(pool)
@@ -118,8 +128,8 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     else
         ob_stat_add(&heap->stats.frees[cls], 1);
     ob_stat_add(&heap->stats.cross_thread_frees, 1);
-    if (aligned)
-        _ob_remote_push(a, pool, b); /* alone in its pool: nothing to gather */
+    if (aligned || region)
+        _ob_remote_push(a, pool, b); /* alone in its pool, or a region's */
     else
         _ob_remote_free(heap, pool, b);
 }

@@ -116,6 +116,43 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
 
 /* ---- creating heaps --------------------------------------------------- */
 
+/* A heap from nothing, in the registry (which the statistics and
+ * ob_heap_check walk): a thread's, or a region's (region != NULL). */
+void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region)
+{
+    memset(heap, 0, sizeof *heap);
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
+        heap->current[c] = &_ob_empty_pool;
+    _ob_prof_arm_heap(heap);
+    for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
+        heap->owned[i] = OB_OWNED_EMPTY;
+    heap->region = region;
+    heap->initialized = true;
+    heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
+    _ob_lock(&_ob_heaps_lock);
+    heap->reg_prev = NULL;
+    heap->reg_next = heaps;
+    if (heaps)
+        heaps->reg_prev = heap;
+    heaps = heap;
+    _ob_unlock(&_ob_heaps_lock);
+}
+
+/* Out of the registry; its counters go to the retired totals. */
+void _ob_heap_unregister(ob_heap_t *heap)
+{
+    _ob_lock(&_ob_heaps_lock);
+    _ob_stats_heap_exit(heap);
+    if (heap->reg_prev)
+        heap->reg_prev->reg_next = heap->reg_next;
+    else
+        heaps = heap->reg_next;
+    if (heap->reg_next)
+        heap->reg_next->reg_prev = heap->reg_prev;
+    heap->initialized = false;
+    _ob_unlock(&_ob_heaps_lock);
+}
+
 ob_heap_t *_ob_heap_init_thread(void)
 {
     ob_ensure_init();
@@ -132,21 +169,7 @@ ob_heap_t *_ob_heap_init_thread(void)
         if (heap == NULL)
             return NULL;
     }
-    memset(heap, 0, sizeof *heap);
-    for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
-        heap->current[c] = &_ob_empty_pool;
-    _ob_prof_arm_heap(heap);
-    for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
-        heap->owned[i] = OB_OWNED_EMPTY;
-    heap->initialized = true;
-    heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
-    _ob_lock(&_ob_heaps_lock);
-    heap->reg_prev = NULL;
-    heap->reg_next = heaps;
-    if (heaps)
-        heaps->reg_prev = heap;
-    heaps = heap;
-    _ob_unlock(&_ob_heaps_lock);
+    _ob_heap_setup(heap, NULL);
     _ob_tls_own = heap;
     if (!_ob_divert)
         _ob_tls_heap = heap;
@@ -506,7 +529,26 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
 {
     if (heap == NULL || !heap->initialized)
         return;
+    _ob_regions_thread_exit(heap); /* its regions are released */
     _ob_remote_flush(heap); /* other heaps' blocks it was gathering */
+    _ob_heap_abandon_arenas(heap);
+    uint64_t now = _ob_os_now_ms();
+    _ob_arena_cache_trim(now, false);
+    _ob_huge_cache_trim(now, false);
+
+    _ob_heap_unregister(heap); /* its counters outlive it */
+    _ob_lock(&_ob_heaps_lock);
+    heap->reg_next = free_heaps;
+    free_heaps = heap;
+    _ob_unlock(&_ob_heaps_lock);
+    _ob_tls_heap = &_ob_heap_empty;
+    _ob_tls_own = &_ob_heap_empty;
+}
+
+/* Every arena of the heap goes: the empty ones back, the others left for
+ * another thread to adopt (a thread's exit, a region's release). */
+void _ob_heap_abandon_arenas(ob_heap_t *heap)
+{
     ob_arena_t *list = _ob_arena_detach_all(heap);
     /* 1. No remote freer may still be heading for heap->delayed... */
     for (ob_arena_t *a = list; a != NULL; a = a->next)
@@ -532,24 +574,6 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
         _ob_arena_purge_one(a, true);
         _ob_arena_abandon(a);
     }
-    uint64_t now = _ob_os_now_ms();
-    _ob_arena_cache_trim(now, false);
-    _ob_huge_cache_trim(now, false);
-
-    _ob_lock(&_ob_heaps_lock);
-    _ob_stats_heap_exit(heap); /* its counters outlive it */
-    if (heap->reg_prev)
-        heap->reg_prev->reg_next = heap->reg_next;
-    else
-        heaps = heap->reg_next;
-    if (heap->reg_next)
-        heap->reg_next->reg_prev = heap->reg_prev;
-    heap->initialized = false;
-    heap->reg_next = free_heaps;
-    free_heaps = heap;
-    _ob_unlock(&_ob_heaps_lock);
-    _ob_tls_heap = &_ob_heap_empty;
-    _ob_tls_own = &_ob_heap_empty;
 }
 
 /* ---- fork ------------------------------------------------------------- */

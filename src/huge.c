@@ -162,6 +162,7 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
 static void *sample(ob_huge_t *h)
 {
     h->sampled = false;
+    h->region = NULL;
     if (OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(h->size)) {
         h->sampled = true;
         _ob_prof_record(h->addr, h->size, NULL);
@@ -257,6 +258,15 @@ void _ob_huge_free(ob_huge_t *h, void *p)
         _ob_fatal("invalid free", p, "the address is inside a huge block, not at its start");
     }
     h->live = false;
+    if (h->region != NULL) { /* out of its region's list */
+        if (h->region_prev != NULL)
+            h->region_prev->region_next = h->region_next;
+        else
+            *_ob_region_huge_list(h->region) = h->region_next;
+        if (h->region_next != NULL)
+            h->region_next->region_prev = h->region_prev;
+        h->region = NULL;
+    }
     /* Out of the profiler's live set before the mapping can be reused
      * (lock order: huge, then prof). */
     if (h->sampled) {
@@ -330,4 +340,23 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
     memcpy(q, p, old_size);
     _ob_huge_free(h, p);
     return q;
+}
+
+/* A new huge block p (or NULL) becomes region r's: on its list, under the
+ * huge-block lock, which every free of it takes. */
+void *_ob_huge_to_region(void *p, struct ob_region *r)
+{
+    if (p == NULL)
+        return NULL;
+    ob_huge_t *h = (ob_huge_t *)ob_map_lookup(p);
+    ob_huge_t **list = _ob_region_huge_list(r);
+    _ob_lock(&_ob_huge_lock);
+    h->region = r;
+    h->region_prev = NULL;
+    h->region_next = *list;
+    if (*list != NULL)
+        (*list)->region_prev = h;
+    *list = h;
+    _ob_unlock(&_ob_huge_lock);
+    return p;
 }

@@ -34,6 +34,18 @@ extern OB_HIDDEN __thread ob_heap_t *_ob_tls_own
 
 OB_HIDDEN ob_heap_t *_ob_heap_init_thread(void);
 OB_HIDDEN void *_ob_heap_refill(ob_heap_t *heap, unsigned cls);
+struct ob_region;
+OB_HIDDEN void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region);
+OB_HIDDEN void _ob_heap_unregister(ob_heap_t *heap);
+/* Regions (region.c). */
+OB_HIDDEN ob_huge_t **_ob_region_huge_list(struct ob_region *r);
+OB_HIDDEN void *_ob_huge_to_region(void *p, struct ob_region *r);
+OB_HIDDEN ob_heap_t *_ob_region_owner(const ob_heap_t *region_heap);
+OB_HIDDEN void _ob_regions_thread_exit(ob_heap_t *own);
+OB_HIDDEN void _ob_stats_region_dropped(const uint64_t *blocks, uint64_t aligned);
+OB_HIDDEN void _ob_arena_discard(ob_arena_t *a);
+OB_HIDDEN void _ob_heap_abandon_arenas(ob_heap_t *heap);
+OB_HIDDEN int _ob_aligned_class(size_t align, size_t size);
 OB_HIDDEN void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size,
                                          size_t align);
 OB_HIDDEN bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);

@@ -111,7 +111,18 @@ void _ob_stats_heap_exit(ob_heap_t *heap)
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         flush_class(heap, c, 1);
     add_counters(&retired, &heap->stats);
-    threads_seen++;
+    if (heap->region == NULL)
+        threads_seen++;
+}
+
+/* A region destroyed with `blocks[c]` blocks of pool class c (and `aligned`
+ * over-aligned ones) still in it: freed, as far as the counts go.  Under
+ * _ob_heaps_lock. */
+void _ob_stats_region_dropped(const uint64_t *blocks, uint64_t aligned)
+{
+    for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
+        retired.frees[ob_class_public(c)] += blocks[c];
+    retired.aligned_frees += aligned;
 }
 
 void _ob_stats_heapless_free(unsigned pool_class, bool aligned)
@@ -213,7 +224,8 @@ static void gather(counters_t *all, walk_t *w, size_t *threads_current)
     for (ob_heap_t *h = _ob_heaps; h != NULL; h = h->reg_next) {
         add_counters(all, &h->stats);
         _ob_heap_for_each_arena(h, walk_arena, w);
-        (*threads_current)++;
+        if (h->region == NULL)
+            (*threads_current)++;
     }
     _ob_unlock(&_ob_heaps_lock);
     for (unsigned c = 0; c < OB_CLASSES; c++)

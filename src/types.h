@@ -344,6 +344,8 @@ typedef struct ob_heap {
     uint32_t slow_events;
     bool initialized;
     bool orphaned; /* in a fork child: its thread did not come along */
+    struct ob_region *region;  /* a region's heap: the region (region.c) */
+    struct ob_region *regions; /* a thread's heap: the regions it owns   */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
 } ob_heap_t;
 
@@ -370,6 +372,8 @@ typedef struct ob_huge {
     uint64_t cached_at_ms;
     bool live;
     bool sampled; /* in the heap profiler's live set (prof.c) */
+    struct ob_region *region;      /* the region it belongs to, or NULL    */
+    struct ob_huge *region_next, *region_prev; /* its region's huge blocks */
 } ob_huge_t;
 
 typedef struct ob_huge_totals {

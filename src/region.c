@@ -1,0 +1,461 @@
+/*
+ * First-class heaps: regions (issue 16; docs/DESIGN.md, "Regions").
+ *
+ * A region is a heap no thread has as its own: its pools sit in arenas
+ * only it owns (arena->heap == &region->heap), so that destroying it
+ * returns those arenas whole, without looking at a single block.  Its
+ * owner (the thread that made it) allocates from it with the same fast
+ * path as malloc's (malloc_in, on the region's heap instead of the
+ * thread's).
+ *
+ * Frees.  A block of a region is not in an arena the freeing thread's
+ * heap owns, so every free of one takes the checked path (free.c):
+ *   - by the owner: freed locally into the region's pool;
+ *   - by any other thread: pushed at once onto its pool's remote list,
+ *     never kept in the thread's outbox or reuse stack, so that no thread
+ *     holds a region's block once its free has returned (a destroy may
+ *     come next).
+ * Destroy first takes in the remote frees (their count is in each pool's
+ * remote word), so that the statistics count exactly the blocks it drops.
+ *
+ * Misuse.  A region used by a thread other than its owner (allocation,
+ * destroy, release, visit), or a pointer that is no live region, gets a
+ * report and an abort, as other heap bugs do.  A free that races with
+ * destroy is the program's bug: the arena is unmapped, so the late free
+ * faults or is reported as an invalid free, and obmalloc's own state is
+ * not touched.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "alloc.h"
+
+#define OB_REGION_MAGIC 0x6f62726567696f6eULL /* "obregion" */
+
+struct ob_region {
+    ob_heap_t heap;       /* first: its pools and arenas */
+    uint64_t magic;       /* OB_REGION_MAGIC while it lives */
+    ob_heap_t *owner;     /* the owning thread's own heap */
+    struct ob_region *owner_next, *owner_prev; /* owner->regions */
+    ob_huge_t *huge;      /* its huge blocks, via h->region_next */
+};
+
+/* ---- misuse ------------------------------------------------------------ */
+
+OB_COLD _Noreturn static void misuse(const ob_region_t *r, const char *what)
+{
+    _ob_fatal("region misuse", r, what);
+}
+
+static ob_region_t *checked(ob_region_t *r, const char *call)
+{
+    if (OB_UNLIKELY(r == NULL || r->magic != OB_REGION_MAGIC))
+        misuse(r, call);
+    if (OB_UNLIKELY(r->owner != ob_heap_own()))
+        _ob_fatal("region misuse", r,
+                  "a region's blocks are allocated, and the region destroyed, released "
+                  "or visited, only by the thread that made it");
+    return r;
+}
+
+/* ---- making one ---------------------------------------------------------- */
+
+ob_region_t *ob_region_new(void)
+{
+    ob_ensure_init();
+    ob_heap_t *own = ob_heap_own();
+    if (!own->initialized && (own = _ob_heap_init_thread()) == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    ob_region_t *r = _ob_meta_alloc(sizeof *r);
+    if (r == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    _ob_heap_setup(&r->heap, r);
+    r->magic = OB_REGION_MAGIC;
+    r->owner = own;
+    r->owner_prev = NULL;
+    r->owner_next = own->regions;
+    if (own->regions != NULL)
+        own->regions->owner_prev = r;
+    own->regions = r;
+    return r;
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+/* The region's slow path: malloc_in's `slow` for a region's heap. */
+static __attribute__((noinline)) void *region_malloc_slow(ob_heap_t *heap, size_t size)
+{
+    ob_region_t *r = checked((ob_region_t *)heap, "ob_region_malloc of something that is not a live region");
+    if (size == 0)
+        size = 1;
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size > OB_MAX_CLASS_SIZE)
+        return _ob_huge_to_region(_ob_huge_alloc(size, 0, false), r);
+    unsigned cls = (unsigned)ob_size_class(size);
+    ob_pool_t *pool = heap->current[cls];
+    if (pool->free != NULL)
+        return pop_block(heap, pool, cls);
+    return _ob_heap_refill(heap, cls);
+}
+
+/* The fast path checks only that there is a region: the owner and the
+ * magic are checked on the slow path, once per pool's worth of blocks,
+ * and in debug mode on every call, so that a region's malloc costs what
+ * ob_malloc does (the thread's heap is not even looked up). */
+void *ob_region_malloc(ob_region_t *r, size_t size)
+{
+    if (OB_UNLIKELY(r == NULL))
+        misuse(r, "ob_region_malloc(NULL)");
+    return malloc_in(&r->heap, size, region_malloc_slow);
+}
+
+void *ob_region_calloc(ob_region_t *r, size_t n, size_t size)
+{
+    size_t total;
+    if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    checked(r, "ob_region_calloc of something that is not a live region");
+    if (total > OB_MAX_CLASS_SIZE) {
+        if (OB_UNLIKELY(total > PTRDIFF_MAX)) {
+            errno = ENOMEM;
+            return NULL;
+        }
+        return _ob_huge_to_region(_ob_huge_alloc(total, 0, true), r);
+    }
+    void *p = ob_region_malloc(r, total);
+    if (p != NULL)
+        memset(p, 0, total);
+    return p;
+}
+
+/* ---- the region's arenas and huge blocks --------------------------------- */
+
+ob_huge_t **_ob_region_huge_list(struct ob_region *r)
+{
+    return &r->huge;
+}
+
+ob_heap_t *_ob_region_owner(const ob_heap_t *region_heap)
+{
+    return ((const ob_region_t *)region_heap)->owner;
+}
+
+/* Is p a block (or inside one) of an arena of r?  *pool_out: its pool. */
+static bool in_region_arena(const ob_region_t *r, const void *p, ob_pool_t **pool_out)
+{
+    uintptr_t entry = ob_map_lookup(p);
+    if (!ob_map_is_arena(entry, p))
+        return false;
+    ob_arena_t *a = ob_arena_of(p);
+    if (atomic_load_explicit(&a->heap, memory_order_relaxed) != &r->heap)
+        return false;
+    *pool_out = ob_pool_of(a, p);
+    return true;
+}
+
+static const ob_huge_t *region_huge_of(const ob_region_t *r, const void *p)
+{
+    uintptr_t entry = ob_map_lookup(p);
+    if (entry == 0 || (entry & OB_MAP_ARENA))
+        return NULL;
+    const ob_huge_t *h = (const ob_huge_t *)entry;
+    return h->region == r && h->live ? h : NULL;
+}
+
+int ob_region_contains(const ob_region_t *r, const void *p)
+{
+    if (r == NULL || r->magic != OB_REGION_MAGIC || p == NULL)
+        return 0;
+    ob_pool_t *pool;
+    if (in_region_arena(r, p, &pool)) {
+        int state = ob_pool_state(pool);
+        if (state < OB_POOL_ACTIVE)
+            return 0;
+        size_t offset = ob_offset_in_pool(pool, p);
+        if (offset >= ob_pool_capacity_end(pool))
+            return 0;
+        /* The block p is in: live unless it carries the free mark. */
+        const ob_block_t *b = (const ob_block_t *)(ob_pool_blocks(pool) +
+                                                   offset / pool->block_size * pool->block_size);
+        if (state != OB_POOL_DEDICATED && offset >= ob_pool_carved(pool))
+            return 0;
+        return !ob_block_is_marked(b, pool);
+    }
+    const ob_huge_t *h = region_huge_of(r, p);
+    return h != NULL && (const char *)p - h->addr < (ptrdiff_t)h->size;
+}
+
+/* ---- realloc and aligned allocation -------------------------------------- */
+
+void *ob_region_realloc(ob_region_t *r, void *p, size_t size)
+{
+    checked(r, "ob_region_realloc of something that is not a live region");
+    if (p == NULL)
+        return ob_region_malloc(r, size);
+    ob_pool_t *pool;
+    if (!in_region_arena(r, p, &pool) && region_huge_of(r, p) == NULL)
+        _ob_fatal("region misuse", p, "ob_region_realloc of a block that is not the region's");
+    if (size == 0) {
+        ob_free(p);
+        return NULL;
+    }
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t usable = ob_usable_size(p);
+    if (size <= usable && size > usable / 2)
+        return p;
+    void *q = ob_region_malloc(r, size);
+    if (q == NULL)
+        return NULL; /* errno = ENOMEM; p untouched */
+    memcpy(q, p, usable < size ? usable : size);
+    ob_free(p);
+    return q;
+}
+
+void *ob_region_aligned_alloc(ob_region_t *r, size_t align, size_t size)
+{
+    checked(r, "ob_region_aligned_alloc of something that is not a live region");
+    if (OB_UNLIKELY(!ob_is_pow2(align))) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (align <= OB_ALIGNMENT)
+        return ob_region_malloc(r, size);
+    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (size == 0)
+        size = 1;
+    ob_heap_t *heap = &r->heap;
+    if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
+        int c = _ob_aligned_class(align, size);
+        if (c >= 0) {
+            ob_pool_t *pool = heap->current[c];
+            return pool->free != NULL ? pop_block(heap, pool, (unsigned)c)
+                                      : _ob_heap_refill(heap, (unsigned)c);
+        }
+    }
+    if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
+        return _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
+    return _ob_huge_to_region(_ob_huge_alloc(size, align, false), r);
+}
+
+/* ---- destroy and release -------------------------------------------------- */
+
+static void unlink_from_owner(ob_region_t *r)
+{
+    if (r->owner_prev != NULL)
+        r->owner_prev->owner_next = r->owner_next;
+    else
+        r->owner->regions = r->owner_next;
+    if (r->owner_next != NULL)
+        r->owner_next->owner_prev = r->owner_prev;
+}
+
+static void forget(ob_region_t *r)
+{
+    unlink_from_owner(r);
+    r->magic = 0;
+    _ob_meta_free(r, sizeof *r);
+}
+
+typedef struct dropped {
+    uint64_t blocks[OB_POOL_CLASSES];
+    uint64_t aligned;
+} dropped_t;
+
+/* The blocks a pool still holds: handed out, less the remote frees not
+ * yet taken in (their count is in the remote word). */
+static void count_dropped(ob_pool_t *pool, void *ctx)
+{
+    dropped_t *d = ctx;
+    int state = ob_pool_state(pool);
+    if (state < OB_POOL_ACTIVE)
+        return;
+    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    uint64_t live = ob_pool_used(pool) - ob_remote_count(remote);
+    if (state == OB_POOL_DEDICATED)
+        d->aligned += live;
+    else
+        d->blocks[pool->size_class] += live;
+}
+
+void ob_region_destroy(ob_region_t *r)
+{
+    checked(r, "ob_region_destroy of something that is not a live region");
+    ob_heap_t *heap = &r->heap;
+    /* Blocks other threads handed to the heap when their pools were full
+     * go back to their pools first, so that each pool's count is exact. */
+    _ob_heap_drain_delayed(heap);
+    ob_arena_t *list = _ob_arena_detach_all(heap);
+    dropped_t d;
+    memset(&d, 0, sizeof d);
+    for (ob_arena_t *a = list; a != NULL; a = a->next)
+        _ob_arena_for_each_pool(a, count_dropped, &d);
+    while (r->huge != NULL) /* its huge blocks: freed as usual (unlinks them) */
+        _ob_huge_free(r->huge, r->huge->addr);
+    while (list != NULL) {
+        ob_arena_t *a = list;
+        list = a->next;
+        _ob_arena_discard(a);
+    }
+    _ob_heap_unregister(heap);
+    _ob_lock(&_ob_heaps_lock);
+    _ob_stats_region_dropped(d.blocks, d.aligned);
+    _ob_unlock(&_ob_heaps_lock);
+    forget(r);
+}
+
+static void release(ob_region_t *r)
+{
+    _ob_heap_abandon_arenas(&r->heap);
+    _ob_lock(&_ob_huge_lock);
+    for (ob_huge_t *h = r->huge; h != NULL; h = h->region_next)
+        h->region = NULL;
+    r->huge = NULL;
+    _ob_unlock(&_ob_huge_lock);
+    _ob_heap_unregister(&r->heap);
+    forget(r);
+}
+
+void ob_region_release(ob_region_t *r)
+{
+    checked(r, "ob_region_release of something that is not a live region");
+    release(r);
+}
+
+void _ob_regions_thread_exit(ob_heap_t *own)
+{
+    while (own->regions != NULL)
+        release(own->regions);
+}
+
+/* ---- visiting ---------------------------------------------------------- */
+
+#define VISIT_MAX_BLOCKS 1024 /* a pool's capacity: 16 KiB of 16-byte blocks */
+
+typedef struct visit {
+    int (*fn)(void *block, size_t usable, void *arg);
+    void *arg;
+    int stop;
+} visit_t;
+
+static void mark_list(const ob_pool_t *pool, const ob_block_t *b, uint64_t *free_bits)
+{
+    for (unsigned n = 0; b != NULL && n <= pool->capacity; n++, b = ob_block_next(b)) {
+        size_t i = ob_offset_in_pool(pool, b) / pool->block_size;
+        if (i < VISIT_MAX_BLOCKS)
+            free_bits[i / 64] |= (uint64_t)1 << (i % 64);
+    }
+}
+
+static void visit_pool(ob_pool_t *pool, void *ctx)
+{
+    visit_t *v = ctx;
+    int state = ob_pool_state(pool);
+    if (v->stop != 0 || state < OB_POOL_ACTIVE)
+        return;
+    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    if (state == OB_POOL_DEDICATED) {
+        if (ob_remote_list(remote) == NULL)
+            v->stop = v->fn(ob_pool_blocks(pool), pool->block_size, v->arg);
+        return;
+    }
+    /* The blocks carved, less those on the free list and those other
+     * threads freed (the remote list only grows at its head meanwhile). */
+    uint64_t free_bits[VISIT_MAX_BLOCKS / 64] = {0};
+    mark_list(pool, pool->free, free_bits);
+    mark_list(pool, ob_remote_list(remote), free_bits);
+    unsigned carved = pool->carved < VISIT_MAX_BLOCKS ? pool->carved : VISIT_MAX_BLOCKS;
+    for (unsigned i = 0; i < carved && v->stop == 0; i++)
+        if (!(free_bits[i / 64] >> (i % 64) & 1))
+            v->stop = v->fn(ob_pool_blocks(pool) + (size_t)i * pool->block_size,
+                            pool->block_size, v->arg);
+}
+
+static void visit_arena(ob_arena_t *a, void *ctx)
+{
+    _ob_arena_for_each_pool(a, visit_pool, ctx);
+}
+
+int ob_region_visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg)
+{
+    checked(r, "ob_region_visit of something that is not a live region");
+    if (fn == NULL)
+        return 0;
+    _ob_heap_drain_delayed(&r->heap); /* those blocks are free */
+    visit_t v = {fn, arg, 0};
+    _ob_heap_for_each_arena(&r->heap, visit_arena, &v);
+    /* Huge blocks: the list is copied first, as fn may not free them but
+     * other threads may. */
+    for (ob_huge_t *h = r->huge; h != NULL && v.stop == 0;) {
+        ob_huge_t *next = h->region_next;
+        v.stop = fn(h->addr, h->size, arg);
+        h = next;
+    }
+    return v.stop;
+}
+
+/* ---- statistics ---------------------------------------------------------- */
+
+typedef struct region_count {
+    size_t blocks, bytes;
+} region_count_t;
+
+static void count_pool(ob_pool_t *pool, void *ctx)
+{
+    region_count_t *c = ctx;
+    if (ob_pool_state(pool) < OB_POOL_ACTIVE)
+        return;
+    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    size_t live = ob_pool_used(pool) - ob_remote_count(remote);
+    c->blocks += live;
+    c->bytes += live * pool->block_size;
+}
+
+static void count_arena(ob_arena_t *a, void *ctx)
+{
+    _ob_arena_for_each_pool(a, count_pool, ctx);
+}
+
+void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
+{
+    if (stats == NULL)
+        return;
+    memset(stats, 0, sizeof *stats);
+    if (r == NULL || r->magic != OB_REGION_MAGIC)
+        misuse(r, "ob_region_stats of something that is not a live region");
+    ob_region_t *rw = (ob_region_t *)r;
+    region_count_t c = {0, 0};
+    _ob_heap_for_each_arena(&rw->heap, count_arena, &c);
+    /* Blocks handed to the heap by other threads' frees are free too. */
+    for (const ob_block_t *b = (const ob_block_t *)atomic_load_explicit(
+             &rw->heap.delayed, memory_order_acquire);
+         b != NULL; b = ob_block_next(b)) {
+        const ob_pool_t *pool = ob_pool_of(ob_arena_of(b), b);
+        c.blocks--;
+        c.bytes -= pool->block_size;
+    }
+    stats->blocks_in_use = c.blocks;
+    stats->bytes_in_use = c.bytes;
+    stats->bytes_mapped = rw->heap.narenas * OB_ARENA_SIZE;
+    _ob_lock(&_ob_huge_lock);
+    for (const ob_huge_t *h = r->huge; h != NULL; h = h->region_next) {
+        stats->blocks_in_use++;
+        stats->bytes_in_use += h->size;
+        stats->bytes_mapped += h->mapped;
+    }
+    _ob_unlock(&_ob_huge_lock);
+}

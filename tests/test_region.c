@@ -1,0 +1,235 @@
+/*
+ * Regions (src/region.c): allocation, every free path, visit, contains,
+ * statistics, destroy (memory back, counts exact), release, thread exit,
+ * and misuse reports.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+
+#include "check.h"
+
+static size_t rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    CHECK(f != NULL);
+    size_t pages = 0, resident = 0;
+    CHECK(fscanf(f, "%zu %zu", &pages, &resident) == 2);
+    fclose(f);
+    return resident * (size_t)sysconf(_SC_PAGESIZE) / 1024;
+}
+
+typedef struct tally {
+    size_t blocks, bytes;
+    ob_region_t *r;
+} tally_t;
+
+static int count_block(void *block, size_t usable, void *arg)
+{
+    tally_t *t = arg;
+    CHECK(ob_region_contains(t->r, block));
+    CHECK(usable == ob_usable_size(block));
+    t->blocks++;
+    t->bytes += usable;
+    return 0;
+}
+
+static int stop_at_three(void *block, size_t usable, void *arg)
+{
+    (void)block;
+    (void)usable;
+    return ++*(int *)arg == 3 ? 42 : 0;
+}
+
+/* Allocate, free some, visit exactly the rest, destroy. */
+static void basics(void)
+{
+    enum { N = 100000 };
+    static void *p[N];
+    ob_region_t *r = ob_region_new();
+    CHECK(r != NULL);
+    size_t sizes_live = 0, live = 0;
+    for (int i = 0; i < N; i++) {
+        size_t size = 1 + (size_t)(i * 37) % 3000;
+        p[i] = i % 1000 == 0 ? ob_region_calloc(r, 1, size) : ob_region_malloc(r, size);
+        CHECK(p[i] != NULL);
+        memset(p[i], i & 0xff, size);
+    }
+    void *huge = ob_region_malloc(r, (size_t)3 << 20);
+    void *aligned = ob_region_aligned_alloc(r, 65536, 5000);
+    CHECK(huge != NULL && aligned != NULL && (uintptr_t)aligned % 65536 == 0);
+    void *outside = ob_malloc(100);
+    CHECK(!ob_region_contains(r, outside));
+    for (int i = 0; i < N; i += 3)
+        ob_free(p[i]);
+    for (int i = 0; i < N; i++)
+        if (i % 3 != 0) {
+            CHECK(ob_region_contains(r, p[i]));
+            CHECK(ob_region_contains(r, (char *)p[i] + 1)); /* inside */
+            sizes_live += ob_usable_size(p[i]);
+            live++;
+        }
+    CHECK(!ob_region_contains(r, p[0]));
+    tally_t t = {0, 0, r};
+    CHECK(ob_region_visit(r, count_block, &t) == 0);
+    CHECK_EQ(t.blocks, live + 2);
+    CHECK_EQ(t.bytes, sizes_live + ob_usable_size(huge) + ob_usable_size(aligned));
+    int seen = 0;
+    CHECK(ob_region_visit(r, stop_at_three, &seen) == 42 && seen == 3);
+    struct ob_region_stats s;
+    ob_region_stats(r, &s);
+    CHECK_EQ(s.blocks_in_use, live + 2);
+    CHECK_EQ(s.bytes_in_use, sizes_live + ob_usable_size(huge) + ob_usable_size(aligned));
+    /* realloc keeps blocks in the region */
+    void *q = ob_region_realloc(r, p[1], 20000);
+    CHECK(q != NULL && ob_region_contains(r, q));
+    p[1] = q;
+    ob_region_destroy(r);
+    ob_free(outside);
+    check_heap_sound();
+}
+
+/* After destroy and ob_collect(1), resident memory is back. */
+static void memory_back(void)
+{
+    ob_collect(1);
+    size_t before = rss_kb();
+    ob_region_t *r = ob_region_new();
+    for (int i = 0; i < 1000000; i++)
+        CHECK(ob_region_malloc(r, 16 + (size_t)(i % 8) * 16) != NULL);
+    size_t peak = rss_kb();
+    ob_region_destroy(r);
+    ob_collect(1);
+    size_t after = rss_kb();
+    printf("region of 1M blocks: %zu kB before, %zu at the peak, %zu after destroy\n", before,
+           peak, after);
+    CHECK(peak > before + 40000);
+    CHECK(after <= before + before / 10 + 1024);
+    check_heap_sound();
+}
+
+/* Other threads free region blocks before the destroy; the statistics
+ * count exactly what is left. */
+static void *free_half(void *arg)
+{
+    void **blocks = arg;
+    for (int i = 0; i < 50000; i += 2)
+        ob_free(blocks[i]);
+    return NULL;
+}
+
+static size_t blocks_in_use(void)
+{
+    struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
+    CHECK(ob_stats_get(&s) == 0);
+    size_t n = s.aligned_blocks + s.huge_blocks;
+    for (unsigned c = 0; c < s.nclasses; c++)
+        n += s.classes[c].blocks_in_use;
+    return n;
+}
+
+static void cross_thread(void)
+{
+    static void *blocks[50000];
+    size_t base = blocks_in_use();
+    ob_region_t *r = ob_region_new();
+    for (int i = 0; i < 50000; i++)
+        blocks[i] = ob_region_malloc(r, 24 + (size_t)(i % 50) * 8);
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, free_half, blocks) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    struct ob_region_stats s;
+    ob_region_stats(r, &s);
+    CHECK_EQ(s.blocks_in_use, (size_t)25000);
+    ob_region_destroy(r);
+    CHECK_EQ(blocks_in_use(), base);
+    check_heap_sound();
+}
+
+/* Release: the blocks stay valid, and are freed as ordinary blocks. */
+static void release(void)
+{
+    ob_region_t *r = ob_region_new();
+    char *p[1000];
+    for (int i = 0; i < 1000; i++) {
+        p[i] = ob_region_malloc(r, 100);
+        memset(p[i], 7, 100);
+    }
+    ob_region_release(r);
+    for (int i = 0; i < 1000; i++) {
+        CHECK(p[i][99] == 7);
+        ob_free(p[i]);
+    }
+    check_heap_sound();
+}
+
+static void *thread_with_region(void *arg)
+{
+    ob_region_t *r = ob_region_new();
+    void **out = arg;
+    for (int i = 0; i < 1000; i++)
+        out[i] = ob_region_malloc(r, 64);
+    return NULL; /* exits with the region alive: released */
+}
+
+static void thread_exit(void)
+{
+    static void *blocks[1000];
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, thread_with_region, blocks) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    for (int i = 0; i < 1000; i++)
+        ob_free(blocks[i]);
+    check_heap_sound();
+}
+
+/* ---- misuse -------------------------------------------------------------- */
+
+static ob_region_t *shared;
+static void *destroy_elsewhere(void *arg)
+{
+    (void)arg;
+    ob_region_destroy(shared);
+    return NULL;
+}
+
+static void destroy_by_other_thread(void)
+{
+    shared = ob_region_new();
+    pthread_t t;
+    pthread_create(&t, NULL, destroy_elsewhere, NULL);
+    pthread_join(t, NULL);
+}
+
+static void malloc_null(void) { (void)ob_region_malloc(NULL, 10); }
+
+static void realloc_foreign_block(void)
+{
+    ob_region_t *a = ob_region_new(), *b = ob_region_new();
+    void *p = ob_region_malloc(a, 10);
+    (void)ob_region_realloc(b, p, 100);
+}
+
+static void free_after_destroy(void)
+{
+    ob_region_t *r = ob_region_new();
+    void *p = ob_region_malloc(r, 10);
+    ob_region_destroy(r);
+    ob_free(p);
+}
+
+int main(void)
+{
+    basics();
+    memory_back();
+    cross_thread();
+    release();
+    thread_exit();
+    CHECK(dies_with(destroy_by_other_thread, "region misuse"));
+    CHECK(report_has("only by the thread that made it"));
+    CHECK(dies_with(malloc_null, "region misuse"));
+    CHECK(dies_with(realloc_foreign_block, "region misuse"));
+    CHECK(report_has("not the region's"));
+    CHECK(dies_with(free_after_destroy, "invalid free"));
+    printf("test_region: ok\n");
+    return 0;
+}
