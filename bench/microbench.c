@@ -3,7 +3,8 @@
  *
  *   microbench ALLOC MODE [ITERATIONS]
  *
- * ALLOC: "ob" (ob_malloc/ob_free) or "sys" (malloc/free: glibc, or whatever
+ * ALLOC: "ob" (ob_malloc/ob_free), "region" (ob_region_malloc from one
+ *        region, ob_free) or "sys" (malloc/free: glibc, or whatever
  *        allocator LD_PRELOAD put in front of it).
  * MODE:  "churn"  one thread; a working set of 4096 live blocks; each step
  *                 frees a random one and allocates a new random size
@@ -27,6 +28,12 @@ typedef void (*free_fn)(void *);
 
 static malloc_fn do_malloc;
 static free_fn do_free;
+
+static ob_region_t *region;
+static void *region_malloc(size_t size)
+{
+    return ob_region_malloc(region, size);
+}
 
 static double now_ns(void)
 {
@@ -171,11 +178,15 @@ static double xthread(long iters)
 int main(int argc, char **argv)
 {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s ob|sys churn|pairs|sized|xthread [iterations]\n", argv[0]);
+        fprintf(stderr, "usage: %s ob|region|sys churn|pairs|sized|xthread [iterations]\n", argv[0]);
         return 2;
     }
     if (strcmp(argv[1], "ob") == 0) {
         do_malloc = ob_malloc;
+        do_free = ob_free;
+    } else if (strcmp(argv[1], "region") == 0) {
+        region = ob_region_new();
+        do_malloc = region_malloc;
         do_free = ob_free;
     } else {
         do_malloc = malloc;
