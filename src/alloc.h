@@ -88,22 +88,33 @@ OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
         _ob_pool_emptied(heap, pool);
 }
 
+/* The fast free of p, in arena `a` of `heap` (which the caller knows the
+ * thread may free into): true if done, false for the checked path.  One
+ * product and one bound prove that the pool is ACTIVE and p a block it
+ * handed out (internal.h); a block that carries the free mark is a
+ * double free. */
+OB_INLINE bool free_if_owned_by(ob_heap_t *heap, ob_arena_t *a, void *p)
+{
+    ob_pool_t *pool = ob_pool_of(a, p);
+    ob_block_t *b = p;
+    if (OB_LIKELY(OB_HARDENED ? ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
+                                    !ob_block_is_marked(b, pool)
+                              : pool->state == OB_POOL_ACTIVE)) {
+        push_block(heap, pool, b);
+        return true;
+    }
+    return false;
+}
+
 /* Frees p if it is in an arena the heap's cache says it owns. */
 OB_INLINE bool free_if_owned(ob_heap_t *heap, void *p)
 {
     if (OB_UNLIKELY(!ob_heap_owns(heap, p)))
         return false;
-    /* Our own arena: no map lookup, no owner check.  One product and one
-     * bound prove that the pool is ACTIVE and p a block it handed out
-     * (internal.h); a block that carries the free mark is a double free. */
-    ob_pool_t *pool = ob_pool_of(ob_arena_of(p), p);
-    ob_block_t *b = p;
-    if (OB_LIKELY(OB_HARDENED ? ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
-                                    !ob_block_is_marked(b, pool)
-                              : pool->state == OB_POOL_ACTIVE))
-        push_block(heap, pool, b);
-    else
-        _ob_free_checked(heap, pool, p);
+    /* Our own arena: no map lookup, no owner check. */
+    ob_arena_t *a = ob_arena_of(p);
+    if (!free_if_owned_by(heap, a, p))
+        _ob_free_checked(heap, ob_pool_of(a, p), p);
     return true;
 }
 

@@ -84,7 +84,7 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
      * heap; any other thread pushes it straight onto its pool's remote
      * list, keeping nothing back (the region may be destroyed next). */
     bool region = !owner && home != NULL && home->region != NULL;
-    if (OB_UNLIKELY(region) && _ob_region_owner(home) == heap) {
+    if (OB_UNLIKELY(region) && home->region_owner == heap) {
         heap = home;
         owner = true;
         region = false;
@@ -145,8 +145,15 @@ static void free_unowned_in(ob_heap_t *heap, void *p)
         return;
     }
     ob_arena_t *a = ob_arena_of(p);
-    if (atomic_load_explicit(&a->heap, memory_order_relaxed) == heap)
+    ob_heap_t *home = atomic_load_explicit(&a->heap, memory_order_relaxed);
+    if (home == heap) {
         *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a); /* won the slot back */
+    } else if (home != NULL && home->region_owner == heap) {
+        /* A block of one of this thread's regions: the fast path's test
+         * and push, on the region's heap (region.c). */
+        if (free_if_owned_by(home, a, p))
+            return;
+    }
     _ob_free_checked(heap, ob_pool_of(a, p), p);
 }
 

@@ -40,7 +40,6 @@ OB_HIDDEN void _ob_heap_unregister(ob_heap_t *heap);
 /* Regions (region.c). */
 OB_HIDDEN ob_huge_t **_ob_region_huge_list(struct ob_region *r);
 OB_HIDDEN void *_ob_huge_to_region(void *p, struct ob_region *r);
-OB_HIDDEN ob_heap_t *_ob_region_owner(const ob_heap_t *region_heap);
 OB_HIDDEN void _ob_regions_thread_exit(ob_heap_t *own);
 OB_HIDDEN void _ob_stats_region_dropped(const uint64_t *blocks, uint64_t aligned);
 OB_HIDDEN void _ob_arena_discard(ob_arena_t *a);

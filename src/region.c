@@ -76,6 +76,7 @@ ob_region_t *ob_region_new(void)
     _ob_heap_setup(&r->heap, r);
     r->magic = OB_REGION_MAGIC;
     r->owner = own;
+    r->heap.region_owner = own;
     r->owner_prev = NULL;
     r->owner_next = own->regions;
     if (own->regions != NULL)
@@ -144,10 +145,6 @@ ob_huge_t **_ob_region_huge_list(struct ob_region *r)
     return &r->huge;
 }
 
-ob_heap_t *_ob_region_owner(const ob_heap_t *region_heap)
-{
-    return ((const ob_region_t *)region_heap)->owner;
-}
 
 /* Is p a block (or inside one) of an arena of r?  *pool_out: its pool. */
 static bool in_region_arena(const ob_region_t *r, const void *p, ob_pool_t **pool_out)
