@@ -495,7 +495,22 @@ __attribute__((constructor)) static void warm_up_backtrace(void)
         _ob_report_warm_up();
 }
 
+/* The normal allocator's block for a debug block: the thread's heap. */
+static void *thread_inner(void *ctx, size_t align, size_t total)
+{
+    (void)ctx;
+    return align <= OB_ALIGNMENT ? _ob_malloc_inner(total) : _ob_aligned_inner(align, total);
+}
+
 void *_ob_debug_malloc(size_t size, size_t align, bool zero)
+{
+    return _ob_debug_malloc_from(thread_inner, NULL, size, align, zero);
+}
+
+/* A debug block whose inner block comes from inner(ctx, align, total): the
+ * thread's heap, or a region's (region.c). */
+void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t align, size_t total), void *ctx,
+                            size_t size, size_t align, bool zero)
 {
     size_t prefix = align <= OB_ALIGNMENT ? HDR : ob_align_up(HDR, align);
     if (prefix > UINT32_MAX || size > PTRDIFF_MAX - prefix - TAIL_MIN) {
@@ -503,7 +518,7 @@ void *_ob_debug_malloc(size_t size, size_t align, bool zero)
         return NULL;
     }
     size_t total = prefix + size + TAIL_MIN;
-    char *inner = align <= OB_ALIGNMENT ? _ob_malloc_inner(total) : _ob_aligned_inner(align, total);
+    char *inner = inner_alloc(ctx, align, total);
     if (inner == NULL)
         return NULL;
     size_t inner_size = _ob_usable_inner(inner);
@@ -643,6 +658,26 @@ static size_t check_block(const void *p)
     VG(VALGRIND_MAKE_MEM_NOACCESS((const char *)p + h->size,
                                   _ob_usable_inner(inner_of(p, h)) - h->prefix - h->size));
     return h->size;
+}
+
+/* ---- for regions (region.c) ------------------------------------------ */
+
+/* The live debug block in an inner block: its user pointer and size;
+ * false for a block in the quarantine (or not a debug block). */
+bool _ob_debug_live_in(const void *inner, size_t inner_size, void **user, size_t *size)
+{
+    const char *u = user_in(inner, inner_size);
+    if (u == NULL || header_of(u)->state != ALIVE)
+        return false;
+    *user = (void *)u;
+    *size = header_of(u)->size;
+    return true;
+}
+
+/* Checks the guards of a live debug block a region's destroy drops. */
+void _ob_debug_check_dropped(const void *user)
+{
+    check_guards(user, header_of(user), "ob_region_destroy");
 }
 
 /* ---- for ob_heap_check ------------------------------------------------ */

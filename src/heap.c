@@ -54,7 +54,7 @@ static ob_heap_t *free_heaps; /* recycled structures      */
 void _ob_heap_set_current(ob_heap_t *heap, unsigned cls)
 {
     ob_pool_t *head = heap->pools[cls].head;
-    if (head == NULL || (cls < OB_CLASSES && heap->reuse[cls] != NULL))
+    if (head == NULL || (cls < OB_CLASSES && heap->reuse[cls] != NULL) || heap->slow_only)
         head = &_ob_empty_pool;
     heap->current[cls] = head;
 }

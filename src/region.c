@@ -74,6 +74,7 @@ ob_region_t *ob_region_new(void)
         return NULL;
     }
     _ob_heap_setup(&r->heap, r);
+    r->heap.slow_only = _ob_divert; /* debug mode: every malloc through it */
     r->magic = OB_REGION_MAGIC;
     r->owner = own;
     r->heap.region_owner = own;
@@ -87,10 +88,12 @@ ob_region_t *ob_region_new(void)
 
 /* ---- allocation ---------------------------------------------------------- */
 
-/* The region's slow path: malloc_in's `slow` for a region's heap. */
-static __attribute__((noinline)) void *region_malloc_slow(ob_heap_t *heap, size_t size)
+/* A block of the region's own, `align` at most an arena's half or any
+ * for huge ones: the normal allocator's part of every region allocation,
+ * and the inner block of a debug block. */
+static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
 {
-    ob_region_t *r = checked((ob_region_t *)heap, "ob_region_malloc of something that is not a live region");
+    ob_heap_t *heap = &r->heap;
     if (size == 0)
         size = 1;
     if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
@@ -98,12 +101,41 @@ static __attribute__((noinline)) void *region_malloc_slow(ob_heap_t *heap, size_
         return NULL;
     }
     if (size > OB_MAX_CLASS_SIZE)
-        return _ob_huge_to_region(_ob_huge_alloc(size, 0, false), r);
-    unsigned cls = (unsigned)ob_size_class(size);
-    ob_pool_t *pool = heap->current[cls];
-    if (pool->free != NULL)
-        return pop_block(heap, pool, cls);
-    return _ob_heap_refill(heap, cls);
+        return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
+    void *p = NULL;
+    if (align <= OB_ALIGNMENT) {
+        unsigned cls = (unsigned)ob_size_class(size);
+        ob_pool_t *pool = heap->current[cls];
+        p = pool->free != NULL ? pop_block(heap, pool, cls) : _ob_heap_refill(heap, cls);
+    } else {
+        int c = align <= OB_PAGE_SIZE ? _ob_aligned_class(align, size) : -1;
+        if (c >= 0) {
+            ob_pool_t *pool = heap->current[c];
+            p = pool->free != NULL ? pop_block(heap, pool, (unsigned)c)
+                                   : _ob_heap_refill(heap, (unsigned)c);
+        } else if (align <= OB_ARENA_SIZE / 2) {
+            p = _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
+        } else {
+            return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
+        }
+    }
+    if (p != NULL && zero)
+        memset(p, 0, size);
+    return p;
+}
+
+static void *debug_inner(void *ctx, size_t align, size_t total)
+{
+    return region_block(ctx, align, total, false);
+}
+
+/* The region's slow path: malloc_in's `slow` for a region's heap. */
+static __attribute__((noinline)) void *region_malloc_slow(ob_heap_t *heap, size_t size)
+{
+    ob_region_t *r = checked((ob_region_t *)heap, "ob_region_malloc of something that is not a live region");
+    if (ob_diverted())
+        return _ob_debug_malloc_from(debug_inner, r, size, 0, false);
+    return region_block(r, 0, size, false);
 }
 
 /* The fast path checks only that there is a region: the owner and the
@@ -125,17 +157,9 @@ void *ob_region_calloc(ob_region_t *r, size_t n, size_t size)
         return NULL;
     }
     checked(r, "ob_region_calloc of something that is not a live region");
-    if (total > OB_MAX_CLASS_SIZE) {
-        if (OB_UNLIKELY(total > PTRDIFF_MAX)) {
-            errno = ENOMEM;
-            return NULL;
-        }
-        return _ob_huge_to_region(_ob_huge_alloc(total, 0, true), r);
-    }
-    void *p = ob_region_malloc(r, total);
-    if (p != NULL)
-        memset(p, 0, total);
-    return p;
+    if (ob_diverted())
+        return _ob_debug_malloc_from(debug_inner, r, total, 0, true);
+    return region_block(r, 0, total, true);
 }
 
 /* ---- the region's arenas and huge blocks --------------------------------- */
@@ -168,6 +192,18 @@ static const ob_huge_t *region_huge_of(const ob_region_t *r, const void *p)
     return h->region == r && h->live ? h : NULL;
 }
 
+/* In debug mode a block of the allocator's holds a debug block, which may
+ * be in the quarantine (freed): is p in the live user part? */
+static bool live_user_contains(const void *inner, size_t inner_size, const void *p)
+{
+    if (!ob_diverted())
+        return true;
+    void *user;
+    size_t size;
+    return _ob_debug_live_in(inner, inner_size, &user, &size) &&
+           (const char *)p >= (const char *)user && (const char *)p < (const char *)user + size;
+}
+
 int ob_region_contains(const ob_region_t *r, const void *p)
 {
     if (r == NULL || r->magic != OB_REGION_MAGIC || p == NULL)
@@ -185,10 +221,13 @@ int ob_region_contains(const ob_region_t *r, const void *p)
                                                    offset / pool->block_size * pool->block_size);
         if (state != OB_POOL_DEDICATED && offset >= ob_pool_carved(pool))
             return 0;
-        return !ob_block_is_marked(b, pool);
+        if (ob_block_is_marked(b, pool))
+            return 0;
+        return live_user_contains(b, pool->block_size, p);
     }
     const ob_huge_t *h = region_huge_of(r, p);
-    return h != NULL && (const char *)p - h->addr < (ptrdiff_t)h->size;
+    return h != NULL && (const char *)p - h->addr < (ptrdiff_t)h->size &&
+           live_user_contains(h->addr, h->size, p);
 }
 
 /* ---- realloc and aligned allocation -------------------------------------- */
@@ -210,8 +249,8 @@ void *ob_region_realloc(ob_region_t *r, void *p, size_t size)
         return NULL;
     }
     size_t usable = ob_usable_size(p);
-    if (size <= usable && size > usable / 2)
-        return p;
+    if (size <= usable && size > usable / 2 && !ob_diverted())
+        return p; /* debug mode always moves, as its realloc does */
     void *q = ob_region_malloc(r, size);
     if (q == NULL)
         return NULL; /* errno = ENOMEM; p untouched */
@@ -227,26 +266,9 @@ void *ob_region_aligned_alloc(ob_region_t *r, size_t align, size_t size)
         errno = EINVAL;
         return NULL;
     }
-    if (align <= OB_ALIGNMENT)
-        return ob_region_malloc(r, size);
-    if (OB_UNLIKELY(size > PTRDIFF_MAX)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    if (size == 0)
-        size = 1;
-    ob_heap_t *heap = &r->heap;
-    if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
-        int c = _ob_aligned_class(align, size);
-        if (c >= 0) {
-            ob_pool_t *pool = heap->current[c];
-            return pool->free != NULL ? pop_block(heap, pool, (unsigned)c)
-                                      : _ob_heap_refill(heap, (unsigned)c);
-        }
-    }
-    if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
-        return _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-    return _ob_huge_to_region(_ob_huge_alloc(size, align, false), r);
+    if (ob_diverted())
+        return _ob_debug_malloc_from(debug_inner, r, size, align, false);
+    return region_block(r, align, size, false);
 }
 
 /* ---- destroy and release -------------------------------------------------- */
@@ -289,10 +311,27 @@ static void count_dropped(ob_pool_t *pool, void *ctx)
         d->blocks[pool->size_class] += live;
 }
 
+static int check_dropped(void *user, size_t size, void *arg)
+{
+    (void)size;
+    (void)arg;
+    _ob_debug_check_dropped(user);
+    return 0;
+}
+
+static int visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg);
+
 void ob_region_destroy(ob_region_t *r)
 {
     checked(r, "ob_region_destroy of something that is not a live region");
     ob_heap_t *heap = &r->heap;
+    if (ob_diverted()) {
+        /* Debug mode: the quarantine lets go of the region's freed blocks
+         * (it would free them into unmapped memory later), and the blocks
+         * dropped have their guards checked, one by one. */
+        _ob_debug_flush_quarantine();
+        visit(r, check_dropped, NULL);
+    }
     /* Blocks other threads handed to the heap when their pools were full
      * go back to their pools first, so that each pool's count is exact. */
     _ob_heap_drain_delayed(heap);
@@ -349,6 +388,20 @@ typedef struct visit {
     int stop;
 } visit_t;
 
+/* One live block of the allocator's: in debug mode, the debug block in
+ * it, if that is alive (not in the quarantine). */
+static void emit(visit_t *v, void *block, size_t usable)
+{
+    if (ob_diverted()) {
+        void *user;
+        size_t size;
+        if (_ob_debug_live_in(block, usable, &user, &size))
+            v->stop = v->fn(user, size, v->arg);
+        return;
+    }
+    v->stop = v->fn(block, usable, v->arg);
+}
+
 static void mark_list(const ob_pool_t *pool, const ob_block_t *b, uint64_t *free_bits)
 {
     for (unsigned n = 0; b != NULL && n <= pool->capacity; n++, b = ob_block_next(b)) {
@@ -367,7 +420,7 @@ static void visit_pool(ob_pool_t *pool, void *ctx)
     uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
     if (state == OB_POOL_DEDICATED) {
         if (ob_remote_list(remote) == NULL)
-            v->stop = v->fn(ob_pool_blocks(pool), pool->block_size, v->arg);
+            emit(v, ob_pool_blocks(pool), pool->block_size);
         return;
     }
     /* The blocks carved, less those on the free list and those other
@@ -378,8 +431,7 @@ static void visit_pool(ob_pool_t *pool, void *ctx)
     unsigned carved = pool->carved < VISIT_MAX_BLOCKS ? pool->carved : VISIT_MAX_BLOCKS;
     for (unsigned i = 0; i < carved && v->stop == 0; i++)
         if (!(free_bits[i / 64] >> (i % 64) & 1))
-            v->stop = v->fn(ob_pool_blocks(pool) + (size_t)i * pool->block_size,
-                            pool->block_size, v->arg);
+            emit(v, ob_pool_blocks(pool) + (size_t)i * pool->block_size, pool->block_size);
 }
 
 static void visit_arena(ob_arena_t *a, void *ctx)
@@ -387,22 +439,23 @@ static void visit_arena(ob_arena_t *a, void *ctx)
     _ob_arena_for_each_pool(a, visit_pool, ctx);
 }
 
-int ob_region_visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg)
+static int visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg)
 {
-    checked(r, "ob_region_visit of something that is not a live region");
-    if (fn == NULL)
-        return 0;
     _ob_heap_drain_delayed(&r->heap); /* those blocks are free */
     visit_t v = {fn, arg, 0};
     _ob_heap_for_each_arena(&r->heap, visit_arena, &v);
-    /* Huge blocks: the list is copied first, as fn may not free them but
-     * other threads may. */
     for (ob_huge_t *h = r->huge; h != NULL && v.stop == 0;) {
-        ob_huge_t *next = h->region_next;
-        v.stop = fn(h->addr, h->size, arg);
+        ob_huge_t *next = h->region_next; /* fn may not free it, but read ahead */
+        emit(&v, h->addr, h->size);
         h = next;
     }
     return v.stop;
+}
+
+int ob_region_visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg)
+{
+    checked(r, "ob_region_visit of something that is not a live region");
+    return fn == NULL ? 0 : visit(r, fn, arg);
 }
 
 /* ---- statistics ---------------------------------------------------------- */
@@ -427,6 +480,15 @@ static void count_arena(ob_arena_t *a, void *ctx)
     _ob_arena_for_each_pool(a, count_pool, ctx);
 }
 
+static int count_visited(void *block, size_t size, void *arg)
+{
+    (void)block;
+    struct ob_region_stats *s = arg;
+    s->blocks_in_use++;
+    s->bytes_in_use += size;
+    return 0;
+}
+
 void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
 {
     if (stats == NULL)
@@ -435,6 +497,12 @@ void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
     if (r == NULL || r->magic != OB_REGION_MAGIC)
         misuse(r, "ob_region_stats of something that is not a live region");
     ob_region_t *rw = (ob_region_t *)r;
+    if (ob_diverted() && r->owner == ob_heap_own()) {
+        /* Debug mode: the live debug blocks, with their sizes. */
+        visit(rw, count_visited, stats);
+        stats->bytes_mapped = rw->heap.narenas * OB_ARENA_SIZE;
+        return;
+    }
     region_count_t c = {0, 0};
     _ob_heap_for_each_arena(&rw->heap, count_arena, &c);
     /* Blocks handed to the heap by other threads' frees are free too. */

@@ -346,6 +346,8 @@ typedef struct ob_heap {
     bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_region *region;  /* a region's heap: the region (region.c) */
     struct ob_heap *region_owner; /* ...and its owning thread's own heap   */
+    bool slow_only; /* a region's heap in debug mode: current[] stays the
+                       empty pool, so that every malloc takes the slow path */
     struct ob_region *regions; /* a thread's heap: the regions it owns   */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
 } ob_heap_t;

@@ -217,6 +217,14 @@ static void free_after_destroy(void)
     ob_free(p);
 }
 
+static void overflow_then_destroy(void)
+{
+    ob_region_t *r = ob_region_new();
+    char *p = ob_region_malloc(r, 40);
+    p[40] = 1; /* one byte past the end */
+    ob_region_destroy(r);
+}
+
 int main(void)
 {
     basics();
@@ -230,6 +238,8 @@ int main(void)
     CHECK(dies_with(realloc_foreign_block, "region misuse"));
     CHECK(report_has("not the region's"));
     CHECK(dies_with(free_after_destroy, "invalid free"));
+    if (getenv("OBMALLOC_DEBUG") != NULL) /* debug mode checks what destroy drops */
+        CHECK(dies_with(overflow_then_destroy, "buffer overflow"));
     printf("test_region: ok\n");
     return 0;
 }
