@@ -323,9 +323,10 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
         if (fresh_too)
             break;
     }
-    /* Then arenas that exited threads left behind. */
+    /* Then arenas that exited threads left behind; not for a region,
+     * whose arenas hold only its own blocks (its destroy unmaps them). */
     ob_arena_t *a;
-    while ((a = _ob_arena_take_abandoned()) != NULL) {
+    while (heap->region == NULL && (a = _ob_arena_take_abandoned()) != NULL) {
         if (!_ob_heap_adopt(heap, a))
             continue; /* it emptied and went back */
         ob_pool_t *pool = try_arena(heap, a, npages, align_pages, true, zeroed);

@@ -429,9 +429,12 @@ static void visit_pool(ob_pool_t *pool, void *ctx)
     mark_list(pool, pool->free, free_bits);
     mark_list(pool, ob_remote_list(remote), free_bits);
     unsigned carved = pool->carved < VISIT_MAX_BLOCKS ? pool->carved : VISIT_MAX_BLOCKS;
-    for (unsigned i = 0; i < carved && v->stop == 0; i++)
-        if (!(free_bits[i / 64] >> (i % 64) & 1))
-            emit(v, ob_pool_blocks(pool) + (size_t)i * pool->block_size, pool->block_size);
+    for (unsigned i = 0; i < carved && v->stop == 0; i++) {
+        ob_block_t *b = (ob_block_t *)(ob_pool_blocks(pool) + (size_t)i * pool->block_size);
+        /* Not on a list here, but freed: on its way back (the free mark) */
+        if (!(free_bits[i / 64] >> (i % 64) & 1) && !ob_block_is_marked(b, pool))
+            emit(v, b, pool->block_size);
+    }
 }
 
 static void visit_arena(ob_arena_t *a, void *ctx)

@@ -26,6 +26,8 @@ typedef struct tally {
 static int count_block(void *block, size_t usable, void *arg)
 {
     tally_t *t = arg;
+    if (!ob_region_contains(t->r, block))
+        fprintf(stderr, "not contained: %p (%zu) of %p\n", block, usable, (void *)t->r);
     CHECK(ob_region_contains(t->r, block));
     CHECK(usable == ob_usable_size(block));
     t->blocks++;
@@ -171,6 +173,16 @@ static void *thread_with_region(void *arg)
     return NULL; /* exits with the region alive: released */
 }
 
+static void *thread_leaving_blocks(void *arg)
+{
+    char **out = arg;
+    for (int i = 0; i < 1000; i++) {
+        out[i] = ob_malloc(64);
+        memset(out[i], 0x33, 64);
+    }
+    return NULL; /* its arena is abandoned, with these blocks live */
+}
+
 static void thread_exit(void)
 {
     static void *blocks[1000];
@@ -179,6 +191,59 @@ static void thread_exit(void)
     CHECK(pthread_join(t, NULL) == 0);
     for (int i = 0; i < 1000; i++)
         ob_free(blocks[i]);
+    /* A region never adopts an abandoned arena: its destroy would take the
+     * other blocks there with it. */
+    static char *left[1000];
+    CHECK(pthread_create(&t, NULL, thread_leaving_blocks, left) == 0);
+    CHECK(pthread_join(t, NULL) == 0);
+    ob_region_t *r = ob_region_new();
+    for (int i = 0; i < 200000; i++)
+        CHECK(ob_region_malloc(r, 64) != NULL);
+    ob_region_destroy(r);
+    for (int i = 0; i < 1000; i++) {
+        CHECK(left[i][0] == 0x33 && left[i][63] == 0x33);
+        ob_free(left[i]);
+    }
+    check_heap_sound();
+}
+
+/* fork with a live region: the child has a copy it may go on using,
+ * visit and destroy; the parent's is untouched. */
+static void fork_child_uses_region(void)
+{
+    ob_region_t *r = ob_region_new();
+    char *p[100];
+    for (int i = 0; i < 100; i++) {
+        p[i] = ob_region_malloc(r, 200);
+        memset(p[i], i, 200);
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        for (int i = 0; i < 100; i++)
+            if (p[i][199] != (char)i)
+                _exit(2);
+        for (int i = 0; i < 50; i++)
+            ob_free(p[i]);
+        for (int i = 0; i < 1000; i++)
+            if (ob_region_malloc(r, 64) == NULL)
+                _exit(3);
+        tally_t t = {0, 0, r};
+        ob_region_visit(r, count_block, &t);
+        if (t.blocks != 50 + 1000)
+            _exit(4);
+        ob_region_destroy(r);
+        struct ob_heap_check_result res;
+        _exit(ob_heap_check(&res) == 0 ? 0 : 5);
+    }
+    int status;
+    CHECK(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    tally_t t = {0, 0, r};
+    ob_region_visit(r, count_block, &t);
+    CHECK_EQ(t.blocks, (size_t)100);
+    ob_region_destroy(r);
     check_heap_sound();
 }
 
@@ -232,6 +297,7 @@ int main(void)
     cross_thread();
     release();
     thread_exit();
+    fork_child_uses_region();
     CHECK(dies_with(destroy_by_other_thread, "region misuse"));
     CHECK(report_has("only by the thread that made it"));
     CHECK(dies_with(malloc_null, "region misuse"));
