@@ -199,6 +199,8 @@ struct ob_stats {
      * page is in use (what huge pages cost in memory; part of
      * bytes_unused_pools, and counted in bytes_committed) */
     size_t bytes_huge_kept;
+    /* regions (ob_region_new) alive, and the bytes of their arenas */
+    size_t regions_current, bytes_regions;
 };
 
 OB_EXPORT int ob_stats_get(struct ob_stats *stats);

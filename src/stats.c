@@ -215,17 +215,22 @@ static void sub_counters(counters_t *c, const counters_t *base)
 }
 
 /* All counters since start, and the walk of all memory. */
-static void gather(counters_t *all, walk_t *w, size_t *threads_current)
+static void gather(counters_t *all, walk_t *w, size_t *threads_current, size_t *regions,
+                   size_t *region_bytes)
 {
     memset(all, 0, sizeof *all);
-    *threads_current = 0;
+    *threads_current = *regions = *region_bytes = 0;
     _ob_lock(&_ob_heaps_lock);
     *all = retired;
     for (ob_heap_t *h = _ob_heaps; h != NULL; h = h->reg_next) {
         add_counters(all, &h->stats);
         _ob_heap_for_each_arena(h, walk_arena, w);
-        if (h->region == NULL)
+        if (h->region == NULL) {
             (*threads_current)++;
+        } else {
+            (*regions)++;
+            *region_bytes += h->narenas * OB_ARENA_SIZE;
+        }
     }
     _ob_unlock(&_ob_heaps_lock);
     for (unsigned c = 0; c < OB_CLASSES; c++)
@@ -240,7 +245,7 @@ static void gather(counters_t *all, walk_t *w, size_t *threads_current)
 typedef struct snapshot {
     counters_t all;
     walk_t w;
-    size_t threads_current;
+    size_t threads_current, regions, region_bytes;
     ob_huge_totals_t huge;
     uint64_t arenas_allocated, arenas_reclaimed;
     size_t arenas_highwater;
@@ -250,7 +255,7 @@ static void take_snapshot(snapshot_t *snap, bool resident)
 {
     memset(&snap->w, 0, sizeof snap->w);
     snap->w.resident_wanted = resident;
-    gather(&snap->all, &snap->w, &snap->threads_current);
+    gather(&snap->all, &snap->w, &snap->threads_current, &snap->regions, &snap->region_bytes);
     _ob_huge_totals(&snap->huge);
     _ob_arena_stats_totals(&snap->arenas_allocated, &snap->arenas_reclaimed,
                            &snap->arenas_highwater);
@@ -320,6 +325,8 @@ void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge_out
     s->threads_seen = threads_seen + snap.threads_current;
     _ob_unlock(&_ob_heaps_lock);
     s->threads_current = snap.threads_current;
+    s->regions_current = snap.regions;
+    s->bytes_regions = snap.region_bytes;
 
     s->bytes_allocated_blocks = in_use_bytes + w->aligned_bytes + huge->bytes;
     s->bytes_free_blocks = free_bytes + w->huge_cached_bytes;
@@ -404,6 +411,7 @@ void ob_stats_print(FILE *f)
                "(%llu handed out again by the freeing thread)\n",
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
+    fprintf(f, "regions: %zu live, %zu bytes of arenas\n", s.regions_current, s.bytes_regions);
     static const char *const option[] = {"off", "on", "auto"};
     static const char *const kernel[] = {"never", "madvise", "always"};
     fprintf(f, "huge pages: %s (kernel: %s%s), %zu bytes of arenas in huge pages, "
@@ -451,6 +459,8 @@ void ob_stats_print_json(FILE *f)
                "\"cross_thread_reused\": %llu},\n",
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
+    fprintf(f, " \"regions\": {\"current\": %zu, \"bytes\": %zu},\n", s.regions_current,
+            s.bytes_regions);
     fprintf(f, " \"huge_pages\": {\"option\": %u, \"kernel\": %u, \"bytes\": %zu, \"kept\": %zu},\n",
             s.huge_pages_option, s.huge_pages_kernel, s.bytes_huge_pages, s.bytes_huge_kept);
     fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "

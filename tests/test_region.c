@@ -81,12 +81,19 @@ static void basics(void)
     ob_region_stats(r, &s);
     CHECK_EQ(s.blocks_in_use, live + 2);
     CHECK_EQ(s.bytes_in_use, sizes_live + ob_usable_size(huge) + ob_usable_size(aligned));
+    struct ob_stats all = {.size = sizeof all, .version = OB_STATS_VERSION};
+    CHECK(ob_stats_get(&all) == 0);
+    CHECK_EQ(all.regions_current, (size_t)1);
+    CHECK(all.bytes_regions >= s.bytes_in_use - ob_usable_size(huge));
     /* realloc keeps blocks in the region */
     void *q = ob_region_realloc(r, p[1], 20000);
     CHECK(q != NULL && ob_region_contains(r, q));
     p[1] = q;
     ob_region_destroy(r);
     ob_free(outside);
+    CHECK(ob_stats_get(&all) == 0);
+    CHECK_EQ(all.regions_current, (size_t)0);
+    CHECK_EQ(all.bytes_regions, (size_t)0);
     check_heap_sound();
 }
 
