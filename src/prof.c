@@ -269,7 +269,7 @@ typedef struct prof_live {
  * filter free reads without the lock: bit h(pool) is set while a pool of
  * that hash holds a sample (bit_pools counts them). */
 typedef struct prof_pool {
-    ob_pool_t *pool; /* NULL: empty */
+    uintptr_t pool; /* the pool's address; 0: empty */
     size_t samples;
 } prof_pool_t;
 #define FILTER_BITS 65536
@@ -280,10 +280,16 @@ static prof_stack_t **stack_index; /* open addressing, power of two */
 static size_t stack_cap, stack_count;
 static prof_stack_t *all_stacks;
 static char *stack_bump, *stack_end; /* records come from mapped chunks */
-static prof_live_t *live_table;
-static size_t live_cap, live_count;
-static prof_pool_t *pool_table;
-static size_t pool_cap, pool_count;
+/* Open-addressing tables keyed by the address in each entry's first word
+ * (0: an empty slot): linear probing, mapped from the OS, doubled when
+ * half full. */
+typedef struct addr_table {
+    char *slots;
+    size_t cap, count;
+    size_t entry_size, first_cap;
+} addr_table_t;
+static addr_table_t live_blocks = {.entry_size = sizeof(prof_live_t), .first_cap = 4096};
+static addr_table_t pools = {.entry_size = sizeof(prof_pool_t), .first_cap = 1024};
 static uint64_t samples_dropped; /* no memory for the tables */
 #define STACK_CHUNK ((size_t)1 << 20)
 
@@ -371,93 +377,79 @@ static prof_stack_t *stack_intern(void *const *frames, int depth)
     return s;
 }
 
-static size_t live_slot(uintptr_t addr) { return mix(addr) & (live_cap - 1); }
-
-static bool live_grow(void)
+static uintptr_t *slot_at(const addr_table_t *t, size_t i)
 {
-    size_t cap = live_cap ? live_cap * 2 : 4096;
-    prof_live_t *t = table_map(cap * sizeof *t);
-    if (t == NULL)
+    return (uintptr_t *)(t->slots + i * t->entry_size);
+}
+
+static size_t home_of(const addr_table_t *t, uintptr_t key) { return mix(key) & (t->cap - 1); }
+
+static void *table_find(const addr_table_t *t, uintptr_t key)
+{
+    if (t->cap == 0)
+        return NULL;
+    for (size_t i = home_of(t, key); *slot_at(t, i) != 0; i = (i + 1) & (t->cap - 1))
+        if (*slot_at(t, i) == key)
+            return slot_at(t, i);
+    return NULL;
+}
+
+/* The empty slot where `key` goes (the table has one). */
+static void *free_slot(const addr_table_t *t, uintptr_t key)
+{
+    size_t i = home_of(t, key);
+    while (*slot_at(t, i) != 0)
+        i = (i + 1) & (t->cap - 1);
+    return slot_at(t, i);
+}
+
+static bool table_grow(addr_table_t *t)
+{
+    addr_table_t old = *t;
+    t->cap = old.cap ? old.cap * 2 : old.first_cap;
+    t->slots = table_map(t->cap * t->entry_size);
+    if (t->slots == NULL) {
+        *t = old;
         return false;
-    prof_live_t *old = live_table;
-    size_t old_cap = live_cap;
-    live_table = t;
-    live_cap = cap;
-    for (size_t j = 0; j < old_cap; j++) {
-        if (old[j].addr == 0)
-            continue;
-        size_t i = live_slot(old[j].addr);
-        while (t[i].addr != 0)
-            i = (i + 1) & (cap - 1);
-        t[i] = old[j];
     }
-    table_unmap(old, old_cap * sizeof *old);
+    for (size_t j = 0; j < old.cap; j++)
+        if (*slot_at(&old, j) != 0)
+            memcpy(free_slot(t, *slot_at(&old, j)), slot_at(&old, j), t->entry_size);
+    table_unmap(old.slots, old.cap * old.entry_size);
     return true;
 }
 
-static prof_live_t *live_find(uintptr_t addr)
+/* A new entry for `key` (not in the table), zero but for its key; NULL if
+ * the table cannot grow. */
+static void *table_add(addr_table_t *t, uintptr_t key)
 {
-    if (live_cap == 0)
+    if (2 * (t->count + 1) > t->cap && !table_grow(t))
         return NULL;
-    for (size_t i = live_slot(addr); live_table[i].addr != 0; i = (i + 1) & (live_cap - 1))
-        if (live_table[i].addr == addr)
-            return &live_table[i];
-    return NULL;
+    uintptr_t *e = free_slot(t, key);
+    memset(e, 0, t->entry_size);
+    *e = key;
+    t->count++;
+    return e;
 }
 
 /* Linear probing's deletion: the entries after the hole that hash at or
  * before it move back into it, so that no lookup stops short. */
-static void live_delete(prof_live_t *e)
+static void table_delete(addr_table_t *t, void *entry)
 {
-    size_t hole = (size_t)(e - live_table);
-    size_t i = hole;
-    for (;;) {
-        i = (i + 1) & (live_cap - 1);
-        if (live_table[i].addr == 0)
+    size_t hole = (size_t)((char *)entry - t->slots) / t->entry_size;
+    for (size_t i = hole;;) {
+        i = (i + 1) & (t->cap - 1);
+        if (*slot_at(t, i) == 0)
             break;
-        size_t home = live_slot(live_table[i].addr);
+        size_t home = home_of(t, *slot_at(t, i));
         /* Movable if its home is not in (hole, i], cyclically. */
-        if (((i - home) & (live_cap - 1)) >= ((i - hole) & (live_cap - 1))) {
-            live_table[hole] = live_table[i];
+        if (((i - home) & (t->cap - 1)) >= ((i - hole) & (t->cap - 1))) {
+            memcpy(slot_at(t, hole), slot_at(t, i), t->entry_size);
             hole = i;
         }
     }
-    live_table[hole].addr = 0;
-    live_count--;
-}
-
-static size_t pool_slot(const ob_pool_t *pool) { return mix((uintptr_t)pool) & (pool_cap - 1); }
-
-static bool pool_grow(void)
-{
-    size_t cap = pool_cap ? pool_cap * 2 : 1024;
-    prof_pool_t *t = table_map(cap * sizeof *t);
-    if (t == NULL)
-        return false;
-    prof_pool_t *old = pool_table;
-    size_t old_cap = pool_cap;
-    pool_table = t;
-    pool_cap = cap;
-    for (size_t j = 0; j < old_cap; j++) {
-        if (old[j].pool == NULL)
-            continue;
-        size_t i = pool_slot(old[j].pool);
-        while (t[i].pool != NULL)
-            i = (i + 1) & (cap - 1);
-        t[i] = old[j];
-    }
-    table_unmap(old, old_cap * sizeof *old);
-    return true;
-}
-
-static prof_pool_t *pool_find(const ob_pool_t *pool)
-{
-    if (pool_cap == 0)
-        return NULL;
-    for (size_t i = pool_slot(pool); pool_table[i].pool != NULL; i = (i + 1) & (pool_cap - 1))
-        if (pool_table[i].pool == pool)
-            return &pool_table[i];
-    return NULL;
+    *slot_at(t, hole) = 0;
+    t->count--;
 }
 
 static void filter_update(const ob_pool_t *pool, int delta)
@@ -474,41 +466,23 @@ static void filter_update(const ob_pool_t *pool, int delta)
 /* One more sample in `pool`; false if the table cannot grow. */
 static bool pool_add(ob_pool_t *pool)
 {
-    prof_pool_t *e = pool_find(pool);
-    if (e != NULL) {
-        e->samples++;
-        return true;
+    prof_pool_t *e = table_find(&pools, (uintptr_t)pool);
+    if (e == NULL) {
+        if ((e = table_add(&pools, (uintptr_t)pool)) == NULL)
+            return false;
+        filter_update(pool, +1);
     }
-    if (2 * (pool_count + 1) > pool_cap && !pool_grow())
-        return false;
-    size_t i = pool_slot(pool);
-    while (pool_table[i].pool != NULL)
-        i = (i + 1) & (pool_cap - 1);
-    pool_table[i] = (prof_pool_t){pool, 1};
-    pool_count++;
-    filter_update(pool, +1);
+    e->samples++;
     return true;
 }
 
 static void pool_remove_one(ob_pool_t *pool)
 {
-    prof_pool_t *e = pool_find(pool);
+    prof_pool_t *e = table_find(&pools, (uintptr_t)pool);
     if (e == NULL || --e->samples != 0)
         return;
     filter_update(pool, -1);
-    size_t hole = (size_t)(e - pool_table), i = hole;
-    for (;;) { /* linear probing's deletion, as live_delete */
-        i = (i + 1) & (pool_cap - 1);
-        if (pool_table[i].pool == NULL)
-            break;
-        size_t home = pool_slot(pool_table[i].pool);
-        if (((i - home) & (pool_cap - 1)) >= ((i - hole) & (pool_cap - 1))) {
-            pool_table[hole] = pool_table[i];
-            hole = i;
-        }
-    }
-    pool_table[hole].pool = NULL;
-    pool_count--;
+    table_delete(&pools, e);
 }
 
 static void account_live(prof_stack_t *s, const prof_live_t *e, int sign)
@@ -534,24 +508,23 @@ void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool)
     in_prof = true;
     void *frames[PROF_MAX_FRAMES];
     int depth = capture(frames);
-    prof_live_t e = {.addr = (uintptr_t)p,
-                     .pool = pool,
-                     .bytes = bytes,
-                     .weight = 1 / (1 - exp_neg((double)bytes / rate))};
+    double weight = 1 / (1 - exp_neg((double)bytes / rate));
     _ob_lock(&_ob_prof_lock);
     prof_stack_t *s = stack_intern(frames, depth);
-    if (s != NULL && (2 * (live_count + 1) <= live_cap || live_grow()) &&
-        (pool == NULL || pool_add(pool))) {
-        e.stack = s;
-        size_t i = live_slot(e.addr);
-        while (live_table[i].addr != 0)
-            i = (i + 1) & (live_cap - 1);
-        live_table[i] = e;
-        live_count++;
-        account_live(s, &e, +1);
+    prof_live_t *e = s != NULL ? table_add(&live_blocks, (uintptr_t)p) : NULL;
+    if (e != NULL && pool != NULL && !pool_add(pool)) {
+        table_delete(&live_blocks, e);
+        e = NULL;
+    }
+    if (e != NULL) {
+        e->stack = s;
+        e->pool = pool;
+        e->bytes = bytes;
+        e->weight = weight;
+        account_live(s, e, +1);
         s->alloc_count++;
         s->alloc_bytes += bytes;
-        s->est_alloc_bytes += (double)bytes * e.weight;
+        s->est_alloc_bytes += (double)bytes * weight;
     } else {
         samples_dropped++;
     }
@@ -587,7 +560,7 @@ void _ob_prof_sample_block(ob_pool_t *pool, void *b)
 void _ob_prof_pool_settle(ob_pool_t *pool)
 {
     _ob_lock(&_ob_prof_lock);
-    bool holds = pool_find(pool) != NULL;
+    bool holds = table_find(&pools, (uintptr_t)pool) != NULL;
     _ob_unlock(&_ob_prof_lock);
     if (!holds) {
         pool->flags &= (uint8_t)~OB_POOL_SAMPLED;
@@ -598,12 +571,12 @@ void _ob_prof_pool_settle(ob_pool_t *pool)
 void _ob_prof_freed(const void *p)
 {
     _ob_lock(&_ob_prof_lock);
-    prof_live_t *e = live_find((uintptr_t)p);
+    prof_live_t *e = table_find(&live_blocks, (uintptr_t)p);
     if (e != NULL) {
         account_live(e->stack, e, -1);
         if (e->pool != NULL)
             pool_remove_one(e->pool);
-        live_delete(e);
+        table_delete(&live_blocks, e);
     }
     _ob_unlock(&_ob_prof_lock);
 }
@@ -612,19 +585,17 @@ void _ob_prof_freed(const void *p)
 void _ob_prof_moved(const void *from, void *to, size_t bytes)
 {
     _ob_lock(&_ob_prof_lock);
-    prof_live_t *e = live_find((uintptr_t)from);
+    prof_live_t *e = table_find(&live_blocks, (uintptr_t)from);
     if (e != NULL) {
         prof_live_t moved = *e;
         account_live(moved.stack, &moved, -1);
-        live_delete(e);
+        table_delete(&live_blocks, e);
+        /* The table had room for it a moment ago: no growth, no failure. */
+        e = table_add(&live_blocks, (uintptr_t)to);
         moved.addr = (uintptr_t)to;
         moved.bytes = bytes;
+        *e = moved;
         account_live(moved.stack, &moved, +1);
-        size_t i = live_slot(moved.addr);
-        while (live_table[i].addr != 0)
-            i = (i + 1) & (live_cap - 1);
-        live_table[i] = moved;
-        live_count++;
     }
     _ob_unlock(&_ob_prof_lock);
 }
