@@ -41,10 +41,10 @@ __attribute__((noinline)) void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool
     return b;
 }
 
-/* A block of pool class `cls` from the thread's own heap. */
-static void *class_malloc(unsigned cls)
+/* A block of pool class `cls` from `heap` (the thread's own, or a
+ * region's). */
+void *_ob_class_malloc(ob_heap_t *heap, unsigned cls)
 {
-    ob_heap_t *heap = ob_heap_own();
     ob_pool_t *pool = heap->current[cls];
     if (pool->free != NULL)
         return pop_block(heap, pool, cls);
@@ -63,7 +63,7 @@ void *_ob_malloc_inner(size_t size)
         ob_ensure_init();
         return _ob_huge_alloc(size, 0, false);
     }
-    return class_malloc((unsigned)ob_size_class(size));
+    return _ob_class_malloc(ob_heap_own(), (unsigned)ob_size_class(size));
 }
 
 void *ob_malloc(size_t size)
@@ -274,7 +274,7 @@ static bool class_aligned(unsigned c, size_t align)
 /* The smallest pool class that fits `size` with every block aligned: a
  * size class, or the aligned twin of a small class whose pools have a
  * block offset.  -1 if none. */
-int _ob_aligned_class(size_t align, size_t size)
+static int aligned_class(size_t align, size_t size)
 {
     for (unsigned c = (unsigned)ob_size_class(size); c < OB_CLASSES; c++) {
         if (class_aligned(c, align))
@@ -283,6 +283,22 @@ int _ob_aligned_class(size_t align, size_t size)
             return (int)(OB_CLASSES + c);
     }
     return -1;
+}
+
+/* A block of `size` (1 to OB_MAX_CLASS_SIZE) bytes aligned to `align`
+ * (above 16, at most half an arena) from `heap`: from an aligned class if
+ * one fits, else alone in pages (sampled by bytes for the profiler). */
+void *_ob_heap_aligned(ob_heap_t *heap, size_t align, size_t size)
+{
+    if (align <= OB_PAGE_SIZE) {
+        int c = aligned_class(align, size);
+        if (c >= 0)
+            return _ob_class_malloc(heap, (unsigned)c);
+    }
+    void *p = _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
+    if (OB_UNLIKELY(_ob_prof_on) && p != NULL && _ob_prof_bytes_due(size))
+        _ob_prof_record(p, size, ob_pool_of(ob_arena_of(p), p));
+    return p;
 }
 
 /* `inner`: for the debug layer (which has made sure start-up ran). */
@@ -297,18 +313,8 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
     ob_ensure_init();
     if (size == 0)
         size = 1;
-    if (size <= OB_MAX_CLASS_SIZE && align <= OB_PAGE_SIZE) {
-        int c = _ob_aligned_class(align, size);
-        if (c >= 0)
-            return class_malloc((unsigned)c);
-    }
-    if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2) {
-        void *p = _ob_heap_alloc_dedicated(ob_heap_own(),
-                                           size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-        if (OB_UNLIKELY(_ob_prof_on) && p != NULL && _ob_prof_bytes_due(size))
-            _ob_prof_record(p, size, ob_pool_of(ob_arena_of(p), p));
-        return p;
-    }
+    if (size <= OB_MAX_CLASS_SIZE && align <= OB_ARENA_SIZE / 2)
+        return _ob_heap_aligned(ob_heap_own(), align, size);
     return _ob_huge_alloc(size, align, false);
 }
 

@@ -44,7 +44,8 @@ OB_HIDDEN void _ob_regions_thread_exit(ob_heap_t *own);
 OB_HIDDEN void _ob_stats_region_dropped(const uint64_t *blocks, uint64_t aligned);
 OB_HIDDEN void _ob_arena_discard(ob_arena_t *a);
 OB_HIDDEN void _ob_heap_abandon_arenas(ob_heap_t *heap);
-OB_HIDDEN int _ob_aligned_class(size_t align, size_t size);
+OB_HIDDEN void *_ob_class_malloc(ob_heap_t *heap, unsigned cls);
+OB_HIDDEN void *_ob_heap_aligned(ob_heap_t *heap, size_t align, size_t size);
 OB_HIDDEN void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t align, size_t total),
                                       void *ctx, size_t size, size_t align, bool zero);
 OB_HIDDEN bool _ob_debug_live_in(const void *inner, size_t inner_size, void **user, size_t *size);

@@ -102,23 +102,10 @@ static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
     }
     if (size > OB_MAX_CLASS_SIZE)
         return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
-    void *p = NULL;
-    if (align <= OB_ALIGNMENT) {
-        unsigned cls = (unsigned)ob_size_class(size);
-        ob_pool_t *pool = heap->current[cls];
-        p = pool->free != NULL ? pop_block(heap, pool, cls) : _ob_heap_refill(heap, cls);
-    } else {
-        int c = align <= OB_PAGE_SIZE ? _ob_aligned_class(align, size) : -1;
-        if (c >= 0) {
-            ob_pool_t *pool = heap->current[c];
-            p = pool->free != NULL ? pop_block(heap, pool, (unsigned)c)
-                                   : _ob_heap_refill(heap, (unsigned)c);
-        } else if (align <= OB_ARENA_SIZE / 2) {
-            p = _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-        } else {
-            return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
-        }
-    }
+    if (align > OB_ARENA_SIZE / 2)
+        return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
+    void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)ob_size_class(size))
+                                    : _ob_heap_aligned(heap, align, size);
     if (p != NULL && zero)
         memset(p, 0, size);
     return p;
