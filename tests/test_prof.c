@@ -110,7 +110,7 @@ static void big_blocks(void)
     profile_t base = dump("big-base");
     void *aligned[64], *huge[32];
     for (int i = 0; i < 64; i++)
-        aligned[i] = ob_aligned_alloc(16384, 20000);
+        aligned[i] = ob_aligned_alloc(65536, 300000); /* alone in pages: the byte countdown, p = 1 - e^-73 */
     for (int i = 0; i < 32; i++)
         huge[i] = ob_malloc((size_t)2 << 20); /* sampled with p = 1 - e^-512 */
     profile_t held = dump("big-held");
