@@ -22,15 +22,14 @@ OB_COLD bool _ob_diverted_slow(void)
 
 /* Not inlined into ob_malloc: its fast path would pay for the slow one's
  * stack frame. */
-__attribute__((noinline)) void *_ob_malloc_slow(ob_heap_t *heap, size_t size)
+__attribute__((noinline)) void *_ob_malloc_slow(size_t size)
 {
-    (void)heap;
     if (ob_diverted())
         return _ob_debug_malloc(size, 0, false);
     return _ob_malloc_inner(size);
 }
 
-/* pop_block's countdown ran out: the block is the heap profiler's sample. */
+/* The countdown ran out: the block is the heap profiler's sample. */
 __attribute__((noinline)) void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool,
                                                         unsigned cls)
 {
@@ -42,12 +41,16 @@ __attribute__((noinline)) void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool
 }
 
 /* A block of pool class `cls` from `heap` (the thread's own, or a
- * region's). */
+ * region's).  A countdown at 0 is malloc_in's, which counted this malloc
+ * and passed it on for the sample (the countdown is otherwise >= 1). */
 void *_ob_class_malloc(ob_heap_t *heap, unsigned cls)
 {
     ob_pool_t *pool = heap->current[cls];
-    if (pool->free != NULL)
+    if (pool->free != NULL) {
+        if (OB_UNLIKELY(heap->stats.until_sample[cls] == 0))
+            return _ob_prof_sample_or_take(heap, pool, cls);
         return pop_block(heap, pool, cls);
+    }
     return _ob_heap_refill(heap, cls);
 }
 

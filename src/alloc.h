@@ -12,9 +12,8 @@
 
 #include "internal.h"
 
-/* `heap` is the thread's (malloc_in's signature); the slow path finds its
- * own. */
-OB_HIDDEN void *_ob_malloc_slow(ob_heap_t *heap, size_t size);
+/* The thread's slow path finds its own heap. */
+OB_HIDDEN void *_ob_malloc_slow(size_t size);
 /* Never returns; declared to return a pointer so that the fast path can
  * reach it with a tail jump (a call would cost the fast path a frame). */
 OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
@@ -36,15 +35,22 @@ OB_INLINE void *take_block(ob_pool_t *pool)
     return b;
 }
 
-/* The countdown is the statistics' malloc counter and the heap profiler's
- * clock (prof.c); when it runs out, a tail jump, so that the fast path
- * keeps nothing alive across a call and needs no stack frame. */
+/* A block of `pool` for the slow paths (alloc.c): the countdown is the
+ * statistics' malloc counter and the heap profiler's clock (prof.c). */
 OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
     if (ob_count_malloc(heap, cls))
         return _ob_prof_sample_or_take(heap, pool, (unsigned)cls);
     return take_block(pool);
 }
+
+/* The same for malloc_in: when the countdown runs out, the malloc, already
+ * counted, goes to `slow` with malloc_in's own arguments (a tail jump that
+ * moves no register and keeps nothing alive, so the fast path needs no
+ * stack frame), and the slow path's class malloc takes the sample, seeing
+ * the countdown at 0 (_ob_class_malloc). */
+#define pop_block_or(slow, heap, size, pool, cls)                                                  \
+    (ob_count_malloc(heap, cls) ? slow(heap, size) : take_block(pool))
 
 /* malloc from `heap`: its current pool of the size's class, else `slow`
  * (a tail jump).  For the thread's heap (malloc_fast) and for a region's
@@ -55,24 +61,32 @@ OB_INLINE void *malloc_in(ob_heap_t *heap, size_t size, void *(*slow)(ob_heap_t 
         size_t cls = ob_size_class_small(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block(heap, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls);
     } else if (OB_LIKELY(size - 1 < OB_MEDIUM_TABLE_MAX)) {
         size_t cls = _ob_medium_classes[(size - 1) >> 4];
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block(heap, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls);
     } else if (size - 1 < OB_MAX_CLASS_SIZE) {
         size_t cls = ob_size_class_computed(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block(heap, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls);
     }
     return slow(heap, size);
 }
 
+/* malloc_in's `slow` for the thread's heap: the tail jump passes the size
+ * where it came in, so the fast path moves no register for it. */
+OB_INLINE void *thread_malloc_slow(ob_heap_t *heap, size_t size)
+{
+    (void)heap;
+    return _ob_malloc_slow(size);
+}
+
 OB_INLINE void *malloc_fast(size_t size)
 {
-    return malloc_in(ob_heap_get(), size, _ob_malloc_slow);
+    return malloc_in(ob_heap_get(), size, thread_malloc_slow);
 }
 
 OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
