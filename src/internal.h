@@ -206,6 +206,7 @@ OB_HIDDEN bool _ob_prof_bytes_due(size_t size);
 OB_HIDDEN void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool);
 OB_HIDDEN void _ob_prof_freed(const void *p);
 OB_HIDDEN void _ob_prof_moved(const void *from, void *to, size_t bytes);
+OB_HIDDEN void _ob_prof_heap_dropped(const ob_heap_t *heap);
 OB_HIDDEN void _ob_prof_after_fork_child(void);
 /* Pools that hold samples, by a hash of their address (prof.c). */
 extern OB_HIDDEN _Atomic uint64_t _ob_prof_filter[65536 / 64];

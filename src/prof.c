@@ -581,6 +581,28 @@ void _ob_prof_freed(const void *p)
     _ob_unlock(&_ob_prof_lock);
 }
 
+/* A region's heap is destroyed (region.c): the samples in its arenas,
+ * which go back to the OS whole, leave the live set.  One pass over the
+ * table; a delete may move a later entry into the slot just emptied, so
+ * the slot is looked at again.  Entries only move backwards, so none is
+ * skipped (one that wraps around to the end is looked at twice). */
+void _ob_prof_heap_dropped(const ob_heap_t *heap)
+{
+    _ob_lock(&_ob_prof_lock);
+    for (size_t i = 0; i < live_blocks.cap;) {
+        prof_live_t *e = (prof_live_t *)slot_at(&live_blocks, i);
+        if (e->addr != 0 && e->pool != NULL &&
+            atomic_load_explicit(&ob_arena_of((void *)e->addr)->heap, memory_order_relaxed) == heap) {
+            account_live(e->stack, e, -1);
+            pool_remove_one(e->pool);
+            table_delete(&live_blocks, e);
+            continue;
+        }
+        i++;
+    }
+    _ob_unlock(&_ob_prof_lock);
+}
+
 /* A sampled huge block resized (in place or moved by mremap). */
 void _ob_prof_moved(const void *from, void *to, size_t bytes)
 {

@@ -322,6 +322,8 @@ void ob_region_destroy(ob_region_t *r)
     /* Blocks other threads handed to the heap when their pools were full
      * go back to their pools first, so that each pool's count is exact. */
     _ob_heap_drain_delayed(heap);
+    if (OB_UNLIKELY(_ob_prof_on))
+        _ob_prof_heap_dropped(heap); /* while the arenas are still its own */
     ob_arena_t *list = _ob_arena_detach_all(heap);
     dropped_t d;
     memset(&d, 0, sizeof d);

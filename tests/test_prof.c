@@ -131,6 +131,54 @@ static void big_blocks(void)
     heap_is_sound();
 }
 
+/* A region's blocks are sampled as the thread's are (its fast path hands
+ * the sample to its slow path); destroying the region takes its samples
+ * out of the live set, pooled, over-aligned and huge alike, while a
+ * released region's samples stay, as its blocks do. */
+static void regions(void)
+{
+    enum { N = 20000 };
+    profile_t base = dump("region-base");
+    ob_region_t *r = ob_region_new();
+    CHECK(r != NULL);
+    for (int i = 0; i < N; i++)
+        CHECK(ob_region_malloc(r, 16 + (size_t)(i % 40) * 16) != NULL);
+    for (int i = 0; i < 16; i++) {
+        CHECK(ob_region_aligned_alloc(r, 65536, 300000) != NULL); /* sampled, p = 1 - e^-73 */
+        CHECK(ob_region_malloc(r, (size_t)2 << 20) != NULL);      /* sampled, p = 1 - e^-512 */
+    }
+    profile_t held = dump("region-held");
+    unsigned long long got = held.live_n - base.live_n;
+    printf("region: live samples %llu (about 1560 + 32 expected)\n", got);
+    if (getenv("OBMALLOC_DEBUG") == NULL)
+        CHECK(got > 1200 && got < 2100);
+    else
+        CHECK(got > 1200 && got < 4100);
+    ob_region_destroy(r);
+    profile_t gone = dump("region-gone");
+    printf("region: live samples after destroy %llu (%llu before)\n", gone.live_n, base.live_n);
+    CHECK(gone.live_n <= base.live_n + 2);
+    CHECK(gone.alloc_n >= held.alloc_n); /* allocated they were */
+    heap_is_sound();
+
+    r = ob_region_new();
+    CHECK(r != NULL);
+    void *kept[N];
+    for (int i = 0; i < N; i++)
+        CHECK((kept[i] = ob_region_malloc(r, 100)) != NULL);
+    profile_t before_release = dump("region-before-release");
+    ob_region_release(r);
+    profile_t released = dump("region-released");
+    CHECK(released.live_n == before_release.live_n);
+    CHECK(released.live_n > base.live_n + 100); /* 2.2 MB at 4 KiB: about 540 */
+    for (int i = 0; i < N; i++)
+        ob_free(kept[i]);
+    ob_collect(1);
+    profile_t freed = dump("region-freed");
+    CHECK(freed.live_n <= base.live_n + 2);
+    heap_is_sound();
+}
+
 /* Frees by another thread take the sampled blocks out too. */
 static void *alloc_many(void *arg)
 {
@@ -269,6 +317,7 @@ int main(void)
     CHECK(ob_prof_dump(bad) == ENOENT);
     live_set();
     big_blocks();
+    regions();
     threads();
     fork_copy();
     statistics();
