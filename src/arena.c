@@ -190,14 +190,17 @@ static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
         _ob_hugepage_purged(a);
 }
 
-/* An arena with no pool: keep it as a spare, or unmap it. */
-static void arena_release(ob_arena_t *a)
+/* An arena with no pool: keep it as a spare, or unmap it.  `burst`: one
+ * of a destroyed region's, kept even beyond the cache's size, for one
+ * purge delay (_ob_arena_cache_trim): the thread's next region, or the
+ * next arena anyone maps, takes it with its pages still resident. */
+static void arena_release_as(ob_arena_t *a, bool burst)
 {
     ob_assert(a->nfree == OB_ARENA_USABLE_PAGES);
     atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
     memset(a->recent_map, 0, sizeof a->recent_map);
     _ob_lock(&_ob_cache_lock);
-    if (spare_count < _ob_options.arena_cache) {
+    if (burst || spare_count < _ob_options.arena_cache) {
         a->cached_at_ms = _ob_os_now_ms();
         a->prev = NULL;
         a->next = spare;
@@ -210,7 +213,13 @@ static void arena_release(ob_arena_t *a)
         arena_unmap(a);
 }
 
-/* Spares idle for a purge delay give their pages back; with `all`, spares
+static void arena_release(ob_arena_t *a)
+{
+    arena_release_as(a, false);
+}
+
+/* Spares idle for a purge delay give their pages back, or, beyond the
+ * cache's size (a destroyed region's), are unmapped; with `all`, spares
  * are unmapped. */
 void _ob_arena_cache_trim(uint64_t now_ms, bool all)
 {
@@ -221,9 +230,22 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
         spare = NULL;
         spare_count = 0;
     } else {
-        for (ob_arena_t *a = spare; a != NULL; a = a->next) {
-            if (now_ms - a->cached_at_ms < _ob_options.purge_delay_ms)
+        size_t kept = 0;
+        for (ob_arena_t *a, **link = &spare; (a = *link) != NULL;) {
+            if (now_ms - a->cached_at_ms < _ob_options.purge_delay_ms) {
+                kept++;
+                link = &a->next;
                 continue;
+            }
+            if (kept >= _ob_options.arena_cache) {
+                *link = a->next;
+                spare_count--;
+                a->next = to_unmap;
+                to_unmap = a;
+                continue;
+            }
+            kept++;
+            link = &a->next;
             uint64_t which[OB_BITMAP_WORDS];
             for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
                 which[w] = a->dirty_map[w] & ~a->used_map[w];
@@ -456,13 +478,32 @@ void _ob_arena_release_detached(ob_arena_t *a)
     arena_release(a);
 }
 
-/* A detached arena of a destroyed region: unmapped with whatever it holds
- * (never kept as a spare: a free that races with the destroy then faults
- * or is reported, instead of landing in memory handed out again). */
+/* A detached arena of a destroyed region, with whatever it holds.  In
+ * normal mode its pools' pages are marked free, one step per pool, and it
+ * is released as any empty arena (a spare, or unmapped): a region made and
+ * destroyed per request maps nothing after the first.  A later free of
+ * one of its blocks is reported ("invalid free": its pages are free)
+ * until the pages are handed out again, as for any pointer freed twice.
+ * Debug mode unmaps it, so that such a free is reported for as long as
+ * the address is not mapped again. */
 void _ob_arena_discard(ob_arena_t *a)
 {
-    atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
-    arena_unmap(a);
+    if (ob_diverted()) {
+        atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
+        arena_unmap(a);
+        return;
+    }
+    for (size_t i = OB_ARENA_HEADER_PAGES; i < OB_ARENA_PAGES;) {
+        ob_pool_t *pool = &a->pages[i];
+        if (!ob_bitmap_any(a->used_map, i, 1)) {
+            i++;
+            continue;
+        }
+        ob_assert(ob_pool_state(pool) != OB_POOL_TAIL && pool->npages > 0);
+        i += pool->npages;
+        _ob_arena_release_pages(pool);
+    }
+    arena_release_as(a, true);
 }
 
 ob_arena_t *_ob_arena_take_abandoned(void)

@@ -4,6 +4,8 @@
  * and misuse reports.
  */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "check.h"
@@ -150,6 +152,78 @@ static void cross_thread(void)
     ob_region_stats(r, &s);
     CHECK_EQ(s.blocks_in_use, (size_t)25000);
     ob_region_destroy(r);
+    CHECK_EQ(blocks_in_use(), base);
+    check_heap_sound();
+}
+
+/* Frees around destroys, round after round (the TSan build checks the
+ * protocol).  Round r: the owner fills region R_r; two workers free half
+ * of its blocks and say so; the owner then destroys R_(r-1) while the
+ * workers free a quarter more of R_r's blocks and allocate blocks of their
+ * own (from arenas the destroys just gave back); the owner checks what
+ * R_r holds and frees the workers' blocks.  Each region is destroyed with
+ * a quarter of its blocks still live, after frees by other threads that
+ * wait on its remote lists. */
+enum { ROUNDS = 40, PER_ROUND = 4000, WORKERS = 2 };
+static void *round_blocks[ROUNDS + 1][PER_ROUND];
+static void *worker_blocks[WORKERS][PER_ROUND / 4];
+static _Atomic int round_started, frees_done;
+
+static void *worker(void *arg)
+{
+    int me = (int)(intptr_t)arg;
+    for (int round = 1; round <= ROUNDS; round++) {
+        while (atomic_load(&round_started) < round)
+            sched_yield();
+        void **blocks = round_blocks[round];
+        for (int i = me; i < PER_ROUND; i += 2 * WORKERS) /* half: i % 4 in {0, 1} */
+            ob_free(blocks[i]);
+        atomic_fetch_add(&frees_done, 1); /* the owner destroys the last region now */
+        for (int i = 2 + me; i < PER_ROUND; i += 4 * WORKERS) /* a quarter more */
+            ob_free(blocks[i]);
+        for (int i = 0; i < PER_ROUND / 4; i++) {
+            worker_blocks[me][i] = ob_malloc(16 + (size_t)(i % 30) * 16);
+            CHECK(worker_blocks[me][i] != NULL);
+        }
+        atomic_fetch_add(&frees_done, 1);
+    }
+    return NULL;
+}
+
+static void frees_around_destroy(void)
+{
+    ob_collect(1);
+    size_t base = blocks_in_use();
+    pthread_t t[WORKERS];
+    for (int i = 0; i < WORKERS; i++)
+        CHECK(pthread_create(&t[i], NULL, worker, (void *)(intptr_t)i) == 0);
+    ob_region_t *last = NULL;
+    for (int round = 1; round <= ROUNDS; round++) {
+        ob_region_t *r = ob_region_new();
+        CHECK(r != NULL);
+        for (int i = 0; i < PER_ROUND; i++) {
+            round_blocks[round][i] = ob_region_malloc(r, 16 + (size_t)(i % 40) * 16);
+            CHECK(round_blocks[round][i] != NULL);
+        }
+        atomic_store(&frees_done, 0);
+        atomic_store(&round_started, round);
+        while (atomic_load(&frees_done) < WORKERS)
+            sched_yield();
+        if (last != NULL)
+            ob_region_destroy(last); /* while the workers free and allocate */
+        while (atomic_load(&frees_done) < 2 * WORKERS)
+            sched_yield();
+        struct ob_region_stats s;
+        ob_region_stats(r, &s);
+        CHECK_EQ(s.blocks_in_use, (size_t)PER_ROUND / 4);
+        for (int w = 0; w < WORKERS; w++)
+            for (int i = 0; i < PER_ROUND / 4; i++)
+                ob_free(worker_blocks[w][i]);
+        last = r;
+    }
+    ob_region_destroy(last);
+    for (int i = 0; i < WORKERS; i++)
+        CHECK(pthread_join(t[i], NULL) == 0);
     CHECK_EQ(blocks_in_use(), base);
     check_heap_sound();
 }
@@ -302,6 +376,7 @@ int main(void)
     basics();
     memory_back();
     cross_thread();
+    frees_around_destroy();
     release();
     thread_exit();
     fork_child_uses_region();
