@@ -65,7 +65,7 @@ PY_SHAPES = [
 PY_RECORDS = [30, 100, 300]
 # Workloads whose own reported time is the figure (the rest are timed from
 # outside): gc-walk times only its collections.
-SELF_TIMED = {"gc-walk", "tlb-walk"}
+SELF_TIMED = {"gc-walk", "tlb-walk", "region", "region-free"}
 PY_TESTS = ["test_json", "test_dict", "test_set", "test_re", "test_collections",
             "test_list", "test_itertools", "test_unicode", "test_sort", "test_heapq",
             "test_functools"]
@@ -103,6 +103,13 @@ def workloads(threads, quick):
         "tlb-walk": ("TLB-bound: 300 MB of small blocks linked in random order, walked "
                      "(the walk only)", [wl("tlbwalk"), "100" if q else "300", "2" if q else "3"],
                      "st"),
+        "region": ("a million small blocks (16 to 128 bytes) built then dropped, 10 rounds, "
+                   "the drops only: by the allocator's own heap destroy (ob_region_destroy, "
+                   "mi_heap_destroy, a jemalloc arena's destroy), one by one where it has none "
+                   "(glibc, tcmalloc)", [wl("region"), "heap", "300000" if q else "1000000",
+                                         "10"], "st"),
+        "region-free": ("the same blocks freed one by one under every allocator, the frees "
+                        "only", [wl("region"), "free", "300000" if q else "1000000", "10"], "st"),
         "malloc-large": ("malloc-large-like: blocks of 5 to 25 MiB",
                          [wl("malloc_large"), "80" if q else "300"], "st"),
         "cpython": ("CPython: JSON, dicts, pickle (examples/workload.py)",
@@ -301,7 +308,8 @@ def main():
                 cells.append("")
                 continue
             _, _, wall, rss, wr, rr = r[0]
-            cells.append("%.2fs (%.2f) / %.0fM (%.2f)" % (wall, wr, rss, rr))
+            shown = "%.2fs" % wall if wall >= 0.1 else "%.1fms" % (wall * 1000)
+            cells.append("%s (%.2f) / %.0fM (%.2f)" % (shown, wr, rss, rr))
         if any(cells):
             md.append("| %s | %s |" % (w, " | ".join(cells)))
     md += ["", "### Against the targets", ""]
@@ -336,6 +344,11 @@ def targets(rows, kinds):
             goals.append(("faster than glibc", ratio(w, "glibc", 4), 1.0))
             goals.append(("no slower than mimalloc", ratio(w, "mimalloc", 4), 1.0))
             goals.append(("peak RSS no higher than glibc's", ratio(w, "glibc", 5), 1.0))
+        if w == "region":  # issue 16: a destroy costs per pool, not per block
+            free = [x for x in rows if x[0] == "region-free" and x[1] == "obmalloc"]
+            if free:
+                goals.append(("destroy at least 10x faster than obmalloc's frees one by one",
+                              free[0][2] / ratio(w, "obmalloc", 2), 10.0))
         if kind == "py":
             goals.append(("faster than pymalloc", ratio(w, "pymalloc", 4), 1.0))
             goals.append(("peak RSS no higher than pymalloc's", ratio(w, "pymalloc", 5), 1.0))

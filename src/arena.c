@@ -14,7 +14,8 @@
  * for a whole tick, then madvise(MADV_DONTNEED) returns it.  An arena with
  * no pool at all is unmapped, except for a few spares (OBMALLOC_ARENA_CACHE)
  * kept mapped and purged, so that a heap that oscillates does not map and
- * unmap in a loop.
+ * unmap in a loop.  A destroyed region's arenas are spares beyond that
+ * count for one purge delay: the next region takes them, pages resident.
  */
 #include <string.h>
 

@@ -20,10 +20,12 @@
  *
  * Misuse.  A region used by a thread other than its owner (allocation,
  * destroy, release, visit), or a pointer that is no live region, gets a
- * report and an abort, as other heap bugs do.  A free that races with
- * destroy is the program's bug: the arena is unmapped, so the late free
- * faults or is reported as an invalid free, and obmalloc's own state is
- * not touched.
+ * report and an abort, as other heap bugs do.  A free that comes after
+ * the destroy, or races with it, is the program's bug: the arenas' pages
+ * are marked free before they wait as spares, so such a free is reported
+ * as an invalid free until the pages are handed out again (after that it
+ * is a use after free like any other); debug mode unmaps the arenas, so
+ * that the report holds for as long as the address is not mapped again.
  */
 #include <errno.h>
 #include <string.h>
@@ -187,8 +189,10 @@ static bool live_user_contains(const void *inner, size_t inner_size, const void 
         return true;
     void *user;
     size_t size;
+    /* A block of size 0 (malloc(0)'s) still contains its own address. */
     return _ob_debug_live_in(inner, inner_size, &user, &size) &&
-           (const char *)p >= (const char *)user && (const char *)p < (const char *)user + size;
+           (const char *)p >= (const char *)user &&
+           (const char *)p < (const char *)user + (size > 0 ? size : 1);
 }
 
 int ob_region_contains(const ob_region_t *r, const void *p)

@@ -99,6 +99,61 @@ static void basics(void)
     check_heap_sound();
 }
 
+/* Bad sizes and alignments get NULL with errno, as ob_malloc's do, and
+ * leave the region as it was. */
+static void bad_input(void)
+{
+    ob_region_t *r = ob_region_new();
+    CHECK(r != NULL);
+    char *keep = ob_region_malloc(r, 100);
+    CHECK(keep != NULL);
+    memset(keep, 0x5a, 100);
+    const size_t too_big[] = {SIZE_MAX, SIZE_MAX - 4096, (size_t)PTRDIFF_MAX + 1,
+                              (size_t)1 << 60};
+    for (size_t i = 0; i < sizeof too_big / sizeof *too_big; i++) {
+        errno = 0;
+        CHECK(ob_region_malloc(r, too_big[i]) == NULL && errno == ENOMEM);
+        errno = 0;
+        CHECK(ob_region_calloc(r, 1, too_big[i]) == NULL && errno == ENOMEM);
+        errno = 0;
+        CHECK(ob_region_aligned_alloc(r, 64, too_big[i]) == NULL && errno == ENOMEM);
+        errno = 0;
+        CHECK(ob_region_realloc(r, keep, too_big[i]) == NULL && errno == ENOMEM);
+    }
+    errno = 0;
+    CHECK(ob_region_calloc(r, SIZE_MAX / 2, 3) == NULL && errno == ENOMEM); /* overflow */
+    errno = 0;
+    CHECK(ob_region_calloc(r, (size_t)1 << 33, (size_t)1 << 33) == NULL && errno == ENOMEM);
+    const size_t bad_align[] = {0, 3, 24, 1000, SIZE_MAX};
+    for (size_t i = 0; i < sizeof bad_align / sizeof *bad_align; i++) {
+        errno = 0;
+        CHECK(ob_region_aligned_alloc(r, bad_align[i], 64) == NULL && errno == EINVAL);
+    }
+    errno = 0;
+    CHECK(ob_region_aligned_alloc(r, (size_t)1 << 62, 64) == NULL && errno == ENOMEM);
+    /* Alignments 1 to 2 MiB, all from the region. */
+    for (size_t align = 1; align <= ((size_t)2 << 20); align *= 2) {
+        void *a = ob_region_aligned_alloc(r, align, 100);
+        CHECK(a != NULL && (uintptr_t)a % align == 0 && ob_region_contains(r, a));
+    }
+    /* Size 0: a unique block of the region, as malloc(0) gives. */
+    void *z1 = ob_region_malloc(r, 0), *z2 = ob_region_malloc(r, 0);
+    CHECK(z1 != NULL && z2 != NULL && z1 != z2 && ob_region_contains(r, z1));
+    void *zc = ob_region_calloc(r, 0, 10);
+    CHECK(zc != NULL && ob_region_contains(r, zc));
+    /* realloc: NULL is malloc, 0 frees. */
+    void *m = ob_region_realloc(r, NULL, 50);
+    CHECK(m != NULL && ob_region_contains(r, m));
+    CHECK(ob_region_realloc(r, m, 0) == NULL);
+    CHECK(!ob_region_contains(r, m));
+    for (int i = 0; i < 100; i++)
+        CHECK(keep[i] == 0x5a); /* untouched by the failures */
+    CHECK(!ob_region_contains(r, NULL));
+    CHECK(!ob_region_contains(NULL, keep));
+    ob_region_destroy(r);
+    check_heap_sound();
+}
+
 /* After destroy and ob_collect(1), resident memory is back. */
 static void memory_back(void)
 {
@@ -374,6 +429,7 @@ static void overflow_then_destroy(void)
 int main(void)
 {
     basics();
+    bad_input();
     memory_back();
     cross_thread();
     frees_around_destroy();

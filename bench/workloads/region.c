@@ -14,9 +14,10 @@
  *
  * The figure is the drops' time only; the builds' time and the method are
  * printed above the result line.  Checks: the sum of the tags, walked
- * before each drop.
+ * before each drop.  With `size`, every block has that size (a destroy's
+ * time should follow the pools, the bytes, and not the blocks).
  *
- *   region [heap|free] [blocks] [rounds]                                  */
+ *   region [heap|free] [blocks] [rounds] [size]                           */
 #include <dlfcn.h>
 
 #include "common.h"
@@ -86,6 +87,9 @@ int main(int argc, char **argv)
     int by_heap = argc < 2 || strcmp(argv[1], "free") != 0;
     long blocks = arg_long(argc, argv, 2, 1000000);
     long rounds = arg_long(argc, argv, 3, 10);
+    long fixed = arg_long(argc, argv, 4, 0);
+    if (fixed != 0 && fixed < (long)sizeof(node_t))
+        fail("region: blocks of at least 16 bytes");
     heap_api_t api = find_heap_api();
     if (!by_heap || api.create == NULL) {
         by_heap = 0;
@@ -101,7 +105,7 @@ int main(int argc, char **argv)
             fail("region: no heap");
         node_t *head = NULL;
         for (long i = 0; i < blocks; i++) {
-            size_t size = 16 + 16 * (rnd(&rng) % 8); /* 16 to 128 bytes */
+            size_t size = fixed ? (size_t)fixed : 16 + 16 * (rnd(&rng) % 8); /* 16 to 128 */
             node_t *n = by_heap ? api.alloc(heap, size) : malloc(size);
             if (n == NULL)
                 fail("region: out of memory");
