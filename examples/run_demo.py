@@ -11,7 +11,8 @@
 python3 is the interpreter obpython embeds (build/obpython.python).  Each
 runs RUNS times (interleaved, so noise hits them alike); the table shows
 the median wall time and the median peak RSS (from wait4), each also as a
-ratio to obpython.  All runs must print the same checksum.
+ratio to obpython.  All runs must print the same checksum.  Then
+obmalloc's statistics for one run, and the regions example.
 """
 import os
 import statistics
@@ -90,6 +91,13 @@ def main():
         report = f.read()
     print("\nobmalloc's statistics at the end of one %s run (OBMALLOC_STATS=1):\n" % name)
     print(report)
+
+    # Regions (ob_region_*): a parser's trees dropped whole.
+    parser = os.path.join(ROOT, "build", "examples", "region_parser")
+    if os.path.exists(parser):
+        print("Regions (examples/region_parser.c): each document's tree built in a region "
+              "of its own and dropped at once, against freeing it node by node:\n")
+        print(subprocess.check_output([parser]).decode().rstrip())
 
 
 if __name__ == "__main__":
