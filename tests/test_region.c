@@ -173,6 +173,40 @@ static void memory_back(void)
     check_heap_sound();
 }
 
+/* Without ob_collect: a destroyed region's arenas wait as spares, the next
+ * region maps none of its own, and once they have been idle for a purge
+ * delay a tick unmaps them.  (Debug mode unmaps them at the destroy.) */
+static void arenas_for_the_next_region(void)
+{
+    ob_collect(1);
+    for (int round = 0; round < 3; round++) {
+        ob_region_t *r = ob_region_new();
+        for (int i = 0; i < 200000; i++) /* 14 MB: four arenas */
+            CHECK(ob_region_malloc(r, 16 + (size_t)(i % 8) * 16) != NULL);
+        struct ob_stats built = stats_now();
+        ob_region_destroy(r);
+        struct ob_stats dropped = stats_now();
+        printf("round %d: arenas %zu with the region, %zu after its destroy, %llu mapped "
+               "so far\n", round, built.arenas_current, dropped.arenas_current,
+               (unsigned long long)dropped.arenas_allocated);
+        if (getenv("OBMALLOC_DEBUG") != NULL)
+            continue;
+        CHECK(built.arenas_current >= 4);
+        CHECK_EQ(dropped.arenas_current, built.arenas_current); /* kept, all of them */
+        static uint64_t first_allocated;
+        if (round == 0)
+            first_allocated = dropped.arenas_allocated;
+        else
+            CHECK_EQ(dropped.arenas_allocated, first_allocated); /* nothing new mapped */
+    }
+    usleep(200 * 1000); /* idle for more than OBMALLOC_PURGE_DELAY (50 ms) */
+    ob_collect(0);      /* a tick, as any allocation activity brings */
+    struct ob_stats later = stats_now();
+    printf("after a purge delay and a tick: %zu arenas\n", later.arenas_current);
+    CHECK(later.arenas_current <= 2 + 1); /* the spares, and the thread's own */
+    check_heap_sound();
+}
+
 /* Other threads free region blocks before the destroy; the statistics
  * count exactly what is left. */
 static void *free_half(void *arg)
@@ -431,6 +465,7 @@ int main(void)
     basics();
     bad_input();
     memory_back();
+    arenas_for_the_next_region();
     cross_thread();
     frees_around_destroy();
     release();
