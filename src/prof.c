@@ -582,7 +582,8 @@ void _ob_prof_freed(const void *p)
 }
 
 /* A region's heap is destroyed (region.c): the samples in its arenas,
- * which go back to the OS whole, leave the live set.  One pass over the
+ * whose pages are freed whole without a free per block, leave the live
+ * set.  One pass over the
  * table; a delete may move a later entry into the slot just emptied, so
  * the slot is looked at again.  Entries only move backwards, so none is
  * skipped (one that wraps around to the end is looked at twice). */
