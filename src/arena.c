@@ -114,7 +114,9 @@ void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
     *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a);
 }
 
-/* The arena leaves the heap: out of its buckets and its owned cache. */
+/* The arena leaves the heap: out of its buckets and its owned cache, and,
+ * for a region's, out of its owner's cache, where it may be tagged (this
+ * runs on the owner's thread: destroy, release, or a pool emptied). */
 static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
 {
     bucket_remove(heap, a);
@@ -122,6 +124,11 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
     uintptr_t *slot = ob_owned_slot(heap, ob_arena_base(a));
     if (*slot == ob_arena_base(a))
         *slot = OB_OWNED_EMPTY;
+    if (heap->region_owner != NULL) {
+        slot = ob_owned_slot(heap->region_owner, ob_arena_base(a));
+        if (*slot == (ob_arena_base(a) | OB_OWNED_REGION))
+            *slot = OB_OWNED_EMPTY;
+    }
 }
 
 /* ---- mapping and releasing arenas ------------------------------------ */

@@ -137,7 +137,7 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 /* Not in an arena the calling thread's cache says it owns: another
  * thread's arena, one of ours the cache does not hold, a huge block, NULL,
  * or a pointer obmalloc never returned.  The arena map decides. */
-static void free_unowned_in(ob_heap_t *heap, void *p)
+OB_INLINE void free_unowned_in(ob_heap_t *heap, void *p)
 {
     uintptr_t entry = ob_map_lookup(p);
     if (OB_UNLIKELY(!ob_map_is_arena(entry, p))) {
@@ -150,20 +150,43 @@ static void free_unowned_in(ob_heap_t *heap, void *p)
         *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a); /* won the slot back */
     } else if (home != NULL && home->region_owner == heap) {
         /* A block of one of this thread's regions: the fast path's test
-         * and push, on the region's heap (region.c). */
+         * and push, on the region's heap (region.c); the arena is tagged
+         * in the cache, so that its next frees skip the map (not in debug
+         * mode, whose frees must go to the debug layer first). */
+        if (_ob_divert == 0) /* started, and not diverted */
+            *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | OB_OWNED_REGION;
         if (free_if_owned_by(home, a, p))
             return;
     }
     _ob_free_checked(heap, ob_pool_of(a, p), p);
 }
 
-void _ob_free_unowned(ob_heap_t *heap, void *p)
+static __attribute__((noinline)) void free_unowned(ob_heap_t *heap, void *p)
 {
     if (ob_diverted()) {
         _ob_debug_free(p);
         return;
     }
     free_unowned_in(heap, p);
+}
+
+void _ob_free_unowned(ob_heap_t *heap, void *p)
+{
+    /* An arena of one of this thread's regions, by the tag free_unowned_in
+     * set (never in debug mode); while the tag stands the arena is the
+     * region's (arena.c).  Threads without regions pay one test; the rest
+     * is a function of its own, so that this path needs no stack frame. */
+    if (OB_UNLIKELY(heap->regions != NULL)) {
+        uintptr_t base = (uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK;
+        if (*ob_owned_slot(heap, base) == (base | OB_OWNED_REGION)) {
+            ob_arena_t *a = ob_arena_of(p);
+            ob_heap_t *region = atomic_load_explicit(&a->heap, memory_order_relaxed);
+            if (!free_if_owned_by(region, a, p))
+                _ob_free_checked(heap, ob_pool_of(a, p), p);
+            return;
+        }
+    }
+    free_unowned(heap, p);
 }
 
 /* The normal free, for the debug layer: with the thread's own heap. */

@@ -269,6 +269,7 @@ typedef struct ob_pool_list {
 #define OB_BUCKETS (OB_ARENA_PAGES + 1) /* arenas by number of free pages */
 #define OB_OWNED_SLOTS 64 /* the heap's direct-mapped cache of its arenas */
 #define OB_OWNED_EMPTY ((uintptr_t)1)
+#define OB_OWNED_REGION ((uintptr_t)2) /* tag: an arena of the thread's regions */
 #define OB_BUCKET_WORDS ((OB_BUCKETS + 63) / 64)
 
 /* A heap's statistics counters.  Only the heap's thread writes them;
@@ -321,7 +322,11 @@ typedef struct ob_heap {
      * 0 that NULL masks to) equals.  Free's fast path proves with one load
      * that a pointer is in memory this thread owns, before any other read
      * (the arena map answers the rest).  Two arenas with one slot: the
-     * later wins, the other takes the map. */
+     * later wins, the other takes the map.  A thread's own heap also tags
+     * the arenas of its regions: owned[slot(a)] == a | OB_OWNED_REGION
+     * only while a belongs to one of them (set by the free of one of its
+     * blocks, cleared when a leaves the region), so that the owner's frees
+     * of region blocks skip the map too (free.c). */
     uintptr_t owned[OB_OWNED_SLOTS];
     _Atomic uintptr_t delayed; /* blocks from notified full pools */
     ob_arena_t *buckets[OB_BUCKETS]; /* owned arenas by nfree            */

@@ -452,6 +452,78 @@ static void free_after_destroy(void)
     ob_free(p);
 }
 
+/* The same after the owner's frees had tagged the arena in its cache
+ * (free.c): the destroy must untag it, else the free would take the
+ * region path into an arena no region owns. */
+static void free_after_destroy_tagged(void)
+{
+    ob_region_t *r = ob_region_new();
+    void *p = ob_region_malloc(r, 10), *q = ob_region_malloc(r, 10);
+    ob_free(q); /* tags the arena */
+    ob_free(ob_region_malloc(r, 10)); /* the tagged path */
+    ob_region_destroy(r);
+    ob_free(p);
+}
+
+/* An arena that empties leaves its region, and the tag must go with it:
+ * another thread may take the arena next (from the spares), and the
+ * owner's free of that thread's block must then go to that thread, not
+ * into the pool as if it were the region's. */
+enum { TAG_N = 200000 }; /* about 4 arenas of 64-byte blocks */
+static void *tag_blocks[TAG_N];
+
+static _Atomic int tag_stage;
+
+/* Allocates, and stays alive (its pools active) while the owner frees. */
+static void *allocate_tag_blocks(void *arg)
+{
+    (void)arg;
+    for (int i = 0; i < TAG_N; i++) {
+        CHECK((tag_blocks[i] = ob_malloc(64)) != NULL);
+        memset(tag_blocks[i], 0x42, 64);
+    }
+    atomic_store(&tag_stage, 1);
+    void *own[64] = {0};
+    for (unsigned i = 0; atomic_load(&tag_stage) != 2; i++) { /* busy in its pools meanwhile */
+        ob_free(own[i % 64]);
+        CHECK((own[i % 64] = ob_malloc(64)) != NULL);
+    }
+    for (int i = 0; i < 64; i++)
+        ob_free(own[i]);
+    ob_collect(0);
+    return NULL;
+}
+
+static void tag_follows_the_arena(void)
+{
+    ob_collect(1);
+    size_t base = blocks_in_use();
+    ob_region_t *keep = ob_region_new(); /* the thread keeps a region throughout */
+    CHECK(ob_region_malloc(keep, 10) != NULL);
+    ob_region_t *r = ob_region_new();
+    for (int i = 0; i < TAG_N; i++)
+        CHECK((tag_blocks[i] = ob_region_malloc(r, 64)) != NULL);
+    for (int i = 0; i < TAG_N; i++) /* tags every arena, then empties them */
+        ob_free(tag_blocks[i]);
+    struct ob_region_stats s;
+    ob_region_stats(r, &s);
+    CHECK_EQ(s.blocks_in_use, (size_t)0);
+    pthread_t t; /* takes the spares the region let go */
+    atomic_store(&tag_stage, 0);
+    CHECK(pthread_create(&t, NULL, allocate_tag_blocks, NULL) == 0);
+    while (atomic_load(&tag_stage) != 1)
+        sched_yield();
+    for (int i = 0; i < TAG_N; i++)
+        ob_free(tag_blocks[i]); /* cross-thread frees, whatever the tag said */
+    atomic_store(&tag_stage, 2);
+    CHECK(pthread_join(t, NULL) == 0);
+    ob_region_destroy(r);
+    ob_region_destroy(keep);
+    ob_collect(1);
+    CHECK_EQ(blocks_in_use(), base);
+    check_heap_sound();
+}
+
 static void overflow_then_destroy(void)
 {
     ob_region_t *r = ob_region_new();
@@ -468,6 +540,7 @@ int main(void)
     arenas_for_the_next_region();
     cross_thread();
     frees_around_destroy();
+    tag_follows_the_arena();
     release();
     thread_exit();
     fork_child_uses_region();
@@ -477,6 +550,7 @@ int main(void)
     CHECK(dies_with(realloc_foreign_block, "region misuse"));
     CHECK(report_has("not the region's"));
     CHECK(dies_with(free_after_destroy, "invalid free"));
+    CHECK(dies_with(free_after_destroy_tagged, "invalid free"));
     if (getenv("OBMALLOC_DEBUG") != NULL) /* debug mode checks what destroy drops */
         CHECK(dies_with(overflow_then_destroy, "buffer overflow"));
     printf("test_region: ok\n");
