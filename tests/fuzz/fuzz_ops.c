@@ -8,6 +8,13 @@
  *   operations run on the other thread (a worker that waits for its turn,
  *   so a run is deterministic) until the next switch: blocks one thread
  *   allocated, the other frees.
+ * Regions: with the slot byte's top two bits set, malloc, calloc, realloc
+ * and aligned_alloc go to the running thread's region (made on first use;
+ * realloc only for a block of that region, ob_realloc otherwise), and
+ * ob_collect's byte instead destroys the thread's region (its blocks leave
+ * their slots, checked first), releases it (they stay, as ordinary blocks)
+ * or visits it (exactly the slots' blocks of that region, which
+ * ob_region_stats counts too).  Any thread frees any slot.
  * Sizes: the two size bytes pick a range (0-255, to 4 KiB, to 64 KiB, to
  * 4 MiB, or near SIZE_MAX) and a value in it.  Alignments: powers of two
  * to 1 MiB, and bad ones (0, 3, 24) that must get EINVAL.
@@ -43,9 +50,19 @@ typedef struct {
     unsigned char *p;
     size_t size;
     uint8_t seed;
+    ob_region_t *region; /* the region the block is in, or NULL */
 } slot_t;
 
 static slot_t slot[SLOTS];
+static ob_region_t *regions[2]; /* the main thread's and the worker's */
+static _Thread_local int me;    /* 0 main, 1 worker */
+
+static ob_region_t *my_region(void)
+{
+    if (regions[me] == NULL && (regions[me] = ob_region_new()) == NULL)
+        abort();
+    return regions[me];
+}
 static uint64_t ops_total; /* over the whole run, printed at exit */
 
 static void fail(const char *what, int s)
@@ -136,6 +153,77 @@ static void drop(int s)
     verify(s, SIZE_MAX);
     ob_free(slot[s].p);
     slot[s].p = NULL;
+    slot[s].region = NULL;
+}
+
+/* The slot's new block came from region r (or from no region). */
+static void in_region(int s, ob_region_t *r)
+{
+    slot[s].region = r;
+    if (r != NULL && !ob_region_contains(r, slot[s].p))
+        fail("a region's block is not in the region", s);
+}
+
+typedef struct {
+    ob_region_t *r;
+    size_t n;
+} visit_t;
+
+static int visited(void *block, size_t usable, void *arg)
+{
+    visit_t *v = arg;
+    int s = 0;
+    while (s < SLOTS && !(slot[s].p == block && slot[s].region == v->r))
+        s++;
+    if (s == SLOTS) {
+        fprintf(stderr, "fuzz_ops: region visit: %p (%zu bytes) is in no slot\n", block, usable);
+        abort();
+    }
+    if (usable != ob_usable_size(block) || usable < slot[s].size)
+        fail("region visit: wrong usable size", s);
+    v->n++;
+    return 0;
+}
+
+/* ob_collect's operation byte, for the thread's region: destroy (2),
+ * release (4), visit (6). */
+static void region_op(int what)
+{
+    ob_region_t *r = regions[me];
+    if (r == NULL)
+        return;
+    size_t held = 0;
+    for (int s = 0; s < SLOTS; s++)
+        held += slot[s].p != NULL && slot[s].region == r;
+    if (what == 6) {
+        visit_t v = {r, 0};
+        if (ob_region_visit(r, visited, &v) != 0 || v.n != held) {
+            fprintf(stderr, "fuzz_ops: region visit saw %zu blocks, the slots hold %zu\n", v.n,
+                    held);
+            abort();
+        }
+        struct ob_region_stats st;
+        ob_region_stats(r, &st);
+        if (st.blocks_in_use != held) {
+            fprintf(stderr, "fuzz_ops: ob_region_stats says %zu blocks, the slots hold %zu\n",
+                    st.blocks_in_use, held);
+            abort();
+        }
+        return;
+    }
+    for (int s = 0; s < SLOTS; s++) {
+        if (slot[s].p == NULL || slot[s].region != r)
+            continue;
+        verify(s, SIZE_MAX);
+        slot[s].region = NULL;
+        if (what == 2)
+            slot[s].p = NULL; /* dropped by the destroy */
+    }
+    if (what == 2)
+        ob_region_destroy(r);
+    else
+        ob_region_release(r);
+    regions[me] = NULL;
 }
 
 static void refused(int s, size_t size, int expect)
@@ -152,30 +240,37 @@ static void refused(int s, size_t size, int expect)
 static int run_op(const uint8_t *op)
 {
     int s = op[1] % SLOTS;
+    int to_region = op[1] >> 6 == 3;
     size_t size = size_of(op[2], op[3]);
     ops_total++;
     errno = 0;
     switch (op[0] % 12) {
     case 0: { /* malloc */
         drop(s);
-        void *p = ob_malloc(size);
-        if (p == NULL)
+        ob_region_t *r = to_region ? my_region() : NULL;
+        void *p = r != NULL ? ob_region_malloc(r, size) : ob_malloc(size);
+        if (p == NULL) {
             refused(s, size, ENOMEM);
-        else
+        } else {
             put(s, p, size, 0);
+            in_region(s, r);
+        }
         break;
     }
     case 1: { /* calloc: n * size from the two bytes, overflow included */
         drop(s);
         size_t n = (size_t)(op[2] & 15) + 1, each = size_of(op[3], op[3]);
-        void *p = ob_calloc(n, each);
+        ob_region_t *r = to_region ? my_region() : NULL;
+        void *p = r != NULL ? ob_region_calloc(r, n, each) : ob_calloc(n, each);
         size_t total;
         if (p == NULL)
             refused(s, each, ENOMEM);
         else if (__builtin_mul_overflow(n, each, &total))
             fail("calloc overflowed and returned a block", s);
-        else
+        else {
             put(s, p, total, 1);
+            in_region(s, r);
+        }
         break;
     }
     case 2: { /* realloc */
@@ -183,9 +278,12 @@ static int run_op(const uint8_t *op)
             return 0;
         verify(s, SIZE_MAX);
         size_t old = slot[s].size;
-        unsigned char *p = ob_realloc(slot[s].p, size);
+        ob_region_t *r = slot[s].region;
+        int own = r != NULL && to_region && r == regions[me];
+        unsigned char *p = own ? ob_region_realloc(r, slot[s].p, size) : ob_realloc(slot[s].p, size);
         if (p == NULL && size == 0) {
             slot[s].p = NULL; /* freed */
+            slot[s].region = NULL;
         } else if (p == NULL) {
             refused(s, size, ENOMEM);
             verify(s, SIZE_MAX); /* untouched */
@@ -194,6 +292,12 @@ static int run_op(const uint8_t *op)
             slot[s].size = old;
             verify(s, size); /* the old contents, up to the new size */
             put(s, p, size, 0);
+            /* ob_region_realloc keeps the block in the region; ob_realloc
+             * may leave it there or move it to the thread's heap. */
+            if (own)
+                in_region(s, r);
+            else
+                slot[s].region = r != NULL && ob_region_contains(r, p) ? r : NULL;
         }
         break;
     }
@@ -204,8 +308,9 @@ static int run_op(const uint8_t *op)
         size_t want = op[2] * (size_t)64;
         void *p = NULL;
         int bad = align == 0 || (align & (align - 1)) != 0;
+        ob_region_t *r = to_region && op[0] % 12 == 3 ? my_region() : NULL;
         if (op[0] % 12 == 3) {
-            p = ob_aligned_alloc(align, want);
+            p = r != NULL ? ob_region_aligned_alloc(r, align, want) : ob_aligned_alloc(align, want);
             if (p == NULL) {
                 refused(s, want, bad ? EINVAL : ENOMEM);
                 break;
@@ -226,6 +331,7 @@ static int run_op(const uint8_t *op)
         if ((uintptr_t)p % align != 0)
             fail("a block is not aligned as asked", s);
         put(s, p, want, 0);
+        in_region(s, r);
         break;
     }
     case 5:
@@ -237,6 +343,7 @@ static int run_op(const uint8_t *op)
             verify(s, SIZE_MAX);
             ob_free_sized(slot[s].p, slot[s].size);
             slot[s].p = NULL;
+            slot[s].region = NULL;
         }
         break;
     case 8:
@@ -246,7 +353,10 @@ static int run_op(const uint8_t *op)
             fail("usable size of NULL", s);
         break;
     case 9:
-        ob_collect(op[2] & 1);
+        if (op[2] & 6)
+            region_op(op[2] & 6);
+        else
+            ob_collect(op[2] & 1);
         break;
     case 10: {
         struct ob_heap_check_result r;
@@ -273,6 +383,7 @@ static _Atomic int turn;                 /* 0 main, 1 worker */
 static void *worker_main(void *arg)
 {
     (void)arg;
+    me = 1;
     for (;;) {
         while (atomic_load(&turn) != 1)
             sched_yield();
@@ -325,6 +436,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             run_op(data + 4 * k);
     for (int s = 0; s < SLOTS; s++)
         drop(s);
+    static const uint8_t destroy[4] = {9, 0, 2, 0}; /* each thread's region */
+    run_op(destroy);
+    if (regions[1] != NULL)
+        on_worker(destroy, 1);
     struct ob_heap_check_result r;
     if (ob_heap_check(&r) != 0) {
         fprintf(stderr, "fuzz_ops: ob_heap_check at the end: %s at %p\n", r.first_problem,
