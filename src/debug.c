@@ -527,6 +527,12 @@ void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t align, size_t
     if (prefix > HDR) {
         ((uint64_t *)inner)[1] = prefix_note(inner, prefix);
         ((uint64_t *)inner)[2] = prefix;
+        /* Where an unaligned block's header would be, an earlier block of
+         * this memory may have left one, and the two words just written
+         * can make it look whole again (its size field is the one that
+         * now holds the prefix): user_in must not take it for this block. */
+        dbg_header_t *stale = (dbg_header_t *)inner;
+        stale->seal = ~seal_of(stale, inner + HDR);
     }
     dbg_header_t *h = header_of(user);
     h->link = h->mark = 0;

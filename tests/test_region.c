@@ -154,6 +154,31 @@ static void bad_input(void)
     check_heap_sound();
 }
 
+/* Debug mode: an over-aligned block's inner block starts with a gap, where
+ * an earlier block of the same memory may have left a header that still
+ * looks valid if its size equals the new gap (here: a freed 1 MiB block,
+ * then a block aligned to 1 MiB in the same cached huge mapping).  The
+ * fuzzer found it: the new block was not "in" its region, and visit and
+ * ob_heap_check would have looked at the stale header instead of it. */
+static void stale_header_in_the_gap(void)
+{
+    ob_region_t *r = ob_region_new();
+    for (int round = 0; round < 4; round++) {
+        void *old = ob_region_malloc(r, (size_t)1 << 20);
+        CHECK(old != NULL);
+        ob_free(old);
+        ob_collect(0); /* out of the quarantine, into the huge cache */
+        void *p = ob_region_aligned_alloc(r, (size_t)1 << 20, 16);
+        CHECK(p != NULL && (uintptr_t)p % ((size_t)1 << 20) == 0);
+        CHECK(ob_region_contains(r, p));
+        tally_t t = {0, 0, r};
+        CHECK(ob_region_visit(r, count_block, &t) == 0 && t.blocks == 1);
+        ob_free(p);
+    }
+    ob_region_destroy(r);
+    check_heap_sound();
+}
+
 /* After destroy and ob_collect(1), resident memory is back. */
 static void memory_back(void)
 {
@@ -536,6 +561,7 @@ int main(void)
 {
     basics();
     bad_input();
+    stale_header_in_the_gap();
     memory_back();
     arenas_for_the_next_region();
     cross_thread();
