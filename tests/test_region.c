@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "check.h"
+#include "internal.h" /* _ob_options */
 
 static size_t rss_kb(void)
 {
@@ -200,9 +201,13 @@ static void memory_back(void)
 
 /* Without ob_collect: a destroyed region's arenas wait as spares, the next
  * region maps none of its own, and once they have been idle for a purge
- * delay a tick unmaps them.  (Debug mode unmaps them at the destroy.) */
+ * delay a tick unmaps them.  (Debug mode unmaps them at the destroy.)  The
+ * purge delay is 2 s during the rounds, so that a slow build (TSan) still
+ * takes the spares before a tick may unmap them, then 50 ms again. */
 static void arenas_for_the_next_region(void)
 {
+    uint64_t delay = _ob_options.purge_delay_ms;
+    _ob_options.purge_delay_ms = 2000;
     ob_collect(1);
     for (int round = 0; round < 3; round++) {
         ob_region_t *r = ob_region_new();
@@ -224,8 +229,10 @@ static void arenas_for_the_next_region(void)
         else
             CHECK_EQ(dropped.arenas_allocated, first_allocated); /* nothing new mapped */
     }
-    usleep(200 * 1000); /* idle for more than OBMALLOC_PURGE_DELAY (50 ms) */
+    _ob_options.purge_delay_ms = 50;
+    usleep(200 * 1000); /* idle for more than the purge delay */
     ob_collect(0);      /* a tick, as any allocation activity brings */
+    _ob_options.purge_delay_ms = delay;
     struct ob_stats later = stats_now();
     printf("after a purge delay and a tick: %zu arenas\n", later.arenas_current);
     CHECK(later.arenas_current <= 2 + 1); /* the spares, and the thread's own */
