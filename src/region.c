@@ -37,8 +37,7 @@
 struct ob_region {
     ob_heap_t heap;       /* first: its pools and arenas */
     uint64_t magic;       /* OB_REGION_MAGIC while it lives */
-    ob_heap_t *owner;     /* the owning thread's own heap */
-    struct ob_region *owner_next, *owner_prev; /* owner->regions */
+    struct ob_region *owner_next, *owner_prev; /* heap.region_owner->regions */
     ob_huge_t *huge;      /* its huge blocks, via h->region_next */
 };
 
@@ -53,7 +52,7 @@ static ob_region_t *checked(ob_region_t *r, const char *call)
 {
     if (OB_UNLIKELY(r == NULL || r->magic != OB_REGION_MAGIC))
         misuse(r, call);
-    if (OB_UNLIKELY(r->owner != ob_heap_own()))
+    if (OB_UNLIKELY(r->heap.region_owner != ob_heap_own()))
         _ob_fatal("region misuse", r,
                   "a region's blocks are allocated, and the region destroyed, released "
                   "or visited, only by the thread that made it");
@@ -78,7 +77,6 @@ ob_region_t *ob_region_new(void)
     _ob_heap_setup(&r->heap, r);
     r->heap.slow_only = _ob_divert; /* debug mode: every malloc through it */
     r->magic = OB_REGION_MAGIC;
-    r->owner = own;
     r->heap.region_owner = own;
     r->owner_prev = NULL;
     r->owner_next = own->regions;
@@ -269,7 +267,7 @@ static void unlink_from_owner(ob_region_t *r)
     if (r->owner_prev != NULL)
         r->owner_prev->owner_next = r->owner_next;
     else
-        r->owner->regions = r->owner_next;
+        r->heap.region_owner->regions = r->owner_next;
     if (r->owner_next != NULL)
         r->owner_next->owner_prev = r->owner_prev;
 }
@@ -493,7 +491,7 @@ void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
     if (r == NULL || r->magic != OB_REGION_MAGIC)
         misuse(r, "ob_region_stats of something that is not a live region");
     ob_region_t *rw = (ob_region_t *)r;
-    if (ob_diverted() && r->owner == ob_heap_own()) {
+    if (ob_diverted() && r->heap.region_owner == ob_heap_own()) {
         /* Debug mode: the live debug blocks, with their sizes. */
         visit(rw, count_visited, stats);
         stats->bytes_mapped = rw->heap.narenas * OB_ARENA_SIZE;
