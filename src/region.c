@@ -100,9 +100,7 @@ static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
         errno = ENOMEM;
         return NULL;
     }
-    if (size > OB_MAX_CLASS_SIZE)
-        return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
-    if (align > OB_ARENA_SIZE / 2)
+    if (size > OB_MAX_CLASS_SIZE || align > OB_ARENA_SIZE / 2)
         return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
     void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)ob_size_class(size))
                                     : _ob_heap_aligned(heap, align, size);
@@ -285,18 +283,22 @@ typedef struct dropped {
 } dropped_t;
 
 /* The blocks a pool still holds: handed out, less the remote frees not
- * yet taken in (their count is in the remote word). */
+ * yet taken in (their count is in the remote word); none in a free pool. */
+static size_t live_blocks(const ob_pool_t *pool)
+{
+    if (ob_pool_state(pool) < OB_POOL_ACTIVE)
+        return 0;
+    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    return ob_pool_used(pool) - ob_remote_count(remote);
+}
+
 static void count_dropped(ob_pool_t *pool, void *ctx)
 {
     dropped_t *d = ctx;
-    int state = ob_pool_state(pool);
-    if (state < OB_POOL_ACTIVE)
-        return;
-    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
-    uint64_t live = ob_pool_used(pool) - ob_remote_count(remote);
-    if (state == OB_POOL_DEDICATED)
+    size_t live = live_blocks(pool);
+    if (ob_pool_state(pool) == OB_POOL_DEDICATED)
         d->aligned += live;
-    else
+    else if (live > 0)
         d->blocks[pool->size_class] += live;
 }
 
@@ -461,10 +463,7 @@ typedef struct region_count {
 static void count_pool(ob_pool_t *pool, void *ctx)
 {
     region_count_t *c = ctx;
-    if (ob_pool_state(pool) < OB_POOL_ACTIVE)
-        return;
-    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
-    size_t live = ob_pool_used(pool) - ob_remote_count(remote);
+    size_t live = live_blocks(pool);
     c->blocks += live;
     c->bytes += live * pool->block_size;
 }
