@@ -486,6 +486,12 @@ void _ob_arena_release_detached(ob_arena_t *a)
     arena_release(a);
 }
 
+static void release_pool_pages(ob_pool_t *pool, void *ctx)
+{
+    (void)ctx;
+    _ob_arena_release_pages(pool);
+}
+
 /* A detached arena of a destroyed region, with whatever it holds.  In
  * normal mode its pools' pages are marked free, one step per pool, and it
  * is released as any empty arena (a spare, or unmapped): a region made and
@@ -501,16 +507,7 @@ void _ob_arena_discard(ob_arena_t *a)
         arena_unmap(a);
         return;
     }
-    for (size_t i = OB_ARENA_HEADER_PAGES; i < OB_ARENA_PAGES;) {
-        ob_pool_t *pool = &a->pages[i];
-        if (!ob_bitmap_any(a->used_map, i, 1)) {
-            i++;
-            continue;
-        }
-        ob_assert(ob_pool_state(pool) != OB_POOL_TAIL && pool->npages > 0);
-        i += pool->npages;
-        _ob_arena_release_pages(pool);
-    }
+    _ob_arena_for_each_pool(a, release_pool_pages, NULL);
     arena_release_as(a, true);
 }
 
