@@ -12,10 +12,15 @@
  * Memory goes back in two steps.  A page a pool no longer uses stays dirty
  * (mapped and resident, cheap to reuse) until a purge tick finds it free
  * for a whole tick, then madvise(MADV_DONTNEED) returns it.  An arena with
- * no pool at all is unmapped, except for a few spares (OBMALLOC_ARENA_CACHE)
- * kept mapped and purged, so that a heap that oscillates does not map and
- * unmap in a loop.  A destroyed region's arenas are spares beyond that
- * count for one purge delay: the next region takes them, pages resident.
+ * no pool at all becomes a spare: mapped, its guard pages in place, its
+ * pages still resident, first in line for the next arena anyone asks for.
+ * How many spares stay is set by demand (the spare cache, below): as many
+ * arenas as were asked for in the last two purge delays, at least
+ * OBMALLOC_ARENA_CACHE.  Threads that come and go hand their arenas on
+ * without a page fault or a system call; a program that shrank for good
+ * keeps only the minimum.  A spare idle for a purge delay gives its pages
+ * back, and one beyond the cache's size is unmapped.  A destroyed region's
+ * arenas are spares beyond that count for one purge delay.
  */
 #include <string.h>
 
@@ -27,6 +32,12 @@ ob_lock_t _ob_cache_lock = OB_LOCK_INIT;
 static ob_arena_t *abandoned;   /* arenas of exited threads, via next     */
 static ob_arena_t *spare;       /* empty arenas kept mapped, via next     */
 static size_t spare_count;
+/* The spare cache's demand: arenas handed out (spares taken or arenas
+ * mapped) in the current window of one purge delay, and in the one before.
+ * Under _ob_cache_lock. */
+static uint64_t demand_since_ms;
+static size_t demand_now, demand_before;
+static _Atomic size_t spare_dirty_pages; /* resident free pages of the spares */
 static _Atomic size_t arenas_mapped;
 static _Atomic uint64_t arenas_allocated, arenas_reclaimed;
 static _Atomic size_t arenas_highwater;
@@ -133,14 +144,62 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
 
 /* ---- mapping and releasing arenas ------------------------------------ */
 
+/* ---- the spare cache ---------------------------------------------------
+ *
+ * An empty arena is worth keeping if someone will ask for an arena soon:
+ * a thread that starts as another exits, a heap that grows again after a
+ * phase of frees.  The best guess of "soon" is the recent past, so the
+ * cache holds up to as many spares as arenas were handed out in the last
+ * two purge delays (the window rolls every delay), and never fewer than
+ * OBMALLOC_ARENA_CACHE.  In mimalloc-bench's mstress (threads of 10 to
+ * 40 MB that live 30 ms) the fixed cache of 2 made every thread map and
+ * fault in its arenas afresh: 1.5 million page faults, 11 s of system time.
+ * A program that frees everything and goes on without new arenas sees the
+ * windows roll to zero: its next empty arenas are unmapped at once, and the
+ * spares it kept are purged, then unmapped, by the next ticks. */
+
+static size_t spare_limit_locked(uint64_t now_ms)
+{
+    uint64_t delay = _ob_options.purge_delay_ms ? _ob_options.purge_delay_ms : 1;
+    if (now_ms - demand_since_ms >= delay) {
+        demand_before = now_ms - demand_since_ms >= 2 * delay ? 0 : demand_now;
+        demand_now = 0;
+        demand_since_ms = now_ms;
+    }
+    size_t limit = demand_now > demand_before ? demand_now : demand_before;
+    return limit > _ob_options.arena_cache ? limit : _ob_options.arena_cache;
+}
+
+static size_t spare_resident_pages(const ob_arena_t *a)
+{
+    size_t n = 0;
+    for (size_t w = 0; w < OB_BITMAP_WORDS; w++)
+        n += (size_t)__builtin_popcountll(a->dirty_map[w] & ~a->used_map[w]);
+    return n;
+}
+
+void _ob_arena_spare_stats(size_t *count, size_t *limit, size_t *resident_bytes)
+{
+    _ob_lock(&_ob_cache_lock);
+    *count = spare_count;
+    *limit = spare_limit_locked(_ob_os_now_ms());
+    _ob_unlock(&_ob_cache_lock);
+    *resident_bytes = atomic_load_explicit(&spare_dirty_pages, memory_order_relaxed) *
+                      OB_PAGE_SIZE;
+}
+
 /* `heap_arenas`: how many the heap that asks already has (hugepage.c). */
 static ob_arena_t *arena_new(size_t heap_arenas)
 {
+    uint64_t now = _ob_os_now_ms();
     _ob_lock(&_ob_cache_lock);
+    (void)spare_limit_locked(now); /* rolls the window */
+    demand_now++;
     ob_arena_t *a = spare;
     if (a != NULL) {
         spare = a->next;
         spare_count--;
+        atomic_fetch_sub_explicit(&spare_dirty_pages, a->spare_pages, memory_order_relaxed);
     }
     _ob_unlock(&_ob_cache_lock);
     if (a != NULL) {
@@ -168,11 +227,11 @@ static ob_arena_t *arena_new(size_t heap_arenas)
         _ob_os_unmap(base, OB_ARENA_SIZE);
         return NULL;
     }
-    size_t now = atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed) + 1;
+    size_t mapped = atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed) + 1;
     atomic_fetch_add_explicit(&arenas_allocated, 1, memory_order_relaxed);
     size_t high = atomic_load_explicit(&arenas_highwater, memory_order_relaxed);
-    while (now > high && !atomic_compare_exchange_weak_explicit(
-                             &arenas_highwater, &high, now, memory_order_relaxed,
+    while (mapped > high && !atomic_compare_exchange_weak_explicit(
+                             &arenas_highwater, &high, mapped, memory_order_relaxed,
                              memory_order_relaxed)) {
     }
     return a;
@@ -207,9 +266,13 @@ static void arena_release_as(ob_arena_t *a, bool burst)
     ob_assert(a->nfree == OB_ARENA_USABLE_PAGES);
     atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
     memset(a->recent_map, 0, sizeof a->recent_map);
+    uint64_t now = _ob_os_now_ms();
+    size_t pages = spare_resident_pages(a);
     _ob_lock(&_ob_cache_lock);
-    if (burst || spare_count < _ob_options.arena_cache) {
-        a->cached_at_ms = _ob_os_now_ms();
+    if (burst || spare_count < spare_limit_locked(now)) {
+        a->cached_at_ms = now;
+        a->spare_pages = (uint32_t)pages;
+        atomic_fetch_add_explicit(&spare_dirty_pages, pages, memory_order_relaxed);
         a->prev = NULL;
         a->next = spare;
         spare = a;
@@ -237,15 +300,18 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
         to_unmap = spare;
         spare = NULL;
         spare_count = 0;
+        atomic_store_explicit(&spare_dirty_pages, 0, memory_order_relaxed);
     } else {
-        size_t kept = 0;
+        size_t kept = 0, limit = spare_limit_locked(now_ms);
         for (ob_arena_t *a, **link = &spare; (a = *link) != NULL;) {
             if (now_ms - a->cached_at_ms < _ob_options.purge_delay_ms) {
                 kept++;
                 link = &a->next;
                 continue;
             }
-            if (kept >= _ob_options.arena_cache) {
+            atomic_fetch_sub_explicit(&spare_dirty_pages, a->spare_pages,
+                                      memory_order_relaxed);
+            if (kept >= limit) {
                 *link = a->next;
                 spare_count--;
                 a->next = to_unmap;
@@ -259,6 +325,9 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
                 which[w] = a->dirty_map[w] & ~a->used_map[w];
             _ob_hugepage_purge_filter(a, which, true);
             purge_arena_pages(a, which);
+            a->spare_pages = (uint32_t)spare_resident_pages(a);
+            atomic_fetch_add_explicit(&spare_dirty_pages, a->spare_pages,
+                                      memory_order_relaxed);
         }
     }
     _ob_unlock(&_ob_cache_lock);
@@ -547,7 +616,7 @@ void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *))
             a->next = emptied;
             emptied = a;
         } else {
-            _ob_arena_purge_one(a, true);
+            _ob_arena_purge_one(a, false); /* the pages free since the last sweep */
             prev = a;
         }
         a = next;

@@ -563,15 +563,15 @@ void _ob_heap_abandon_arenas(ob_heap_t *heap)
         pool->free = b;
         pool->used--;
     }
-    /* 3. Give back what is empty, pools and pages (a thread that lives
-     * less than a purge delay never reaches a purge tick, and nobody ticks
-     * for an abandoned arena: with threads that come and go, every page of
-     * their arenas ended up resident); leave the rest for another thread. */
+    /* 3. Give back the empty pools; empty arenas go to the spare cache,
+     * the rest is left for another thread.  Free pages stay resident: the
+     * next thread (often starting as this one exits) takes them without a
+     * page fault, and what nobody takes goes back within a purge delay or
+     * two (the spare cache's trim; the abandoned arenas' sweep). */
     while (list != NULL) {
         ob_arena_t *a = list;
         list = a->next;
         _ob_arena_for_each_pool(a, collect_unowned, NULL);
-        _ob_arena_purge_one(a, true);
         _ob_arena_abandon(a);
     }
 }

@@ -128,6 +128,7 @@ OB_HIDDEN void _ob_heap_for_each_arena(ob_heap_t *heap,
                                        void *ctx);
 OB_HIDDEN void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a);
 OB_HIDDEN void _ob_arena_cache_trim(uint64_t now_ms, bool all);
+OB_HIDDEN void _ob_arena_spare_stats(size_t *count, size_t *limit, size_t *resident_bytes);
 OB_HIDDEN size_t _ob_arenas_mapped(void);
 
 /* ---- the arena map (arena_map.c) -------------------------------------- */

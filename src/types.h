@@ -242,7 +242,9 @@ typedef struct ob_arena {
                                          row it stayed mostly empty       */
     uint8_t half_state[2];            /* per 2 MiB half: OB_HALF_*        */
     uint8_t _pad_bytes[3];
-    uint64_t _pad[2];
+    uint32_t spare_pages;             /* resident free pages, as a spare  */
+    uint32_t _pad32;
+    uint64_t _pad;
     ob_pool_t pages[OB_ARENA_PAGES];
 } ob_arena_t;
 
