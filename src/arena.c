@@ -160,7 +160,7 @@ static void arena_remove(ob_heap_t *heap, ob_arena_t *a)
 
 static size_t spare_limit_locked(uint64_t now_ms)
 {
-    uint64_t delay = _ob_options.purge_delay_ms ? _ob_options.purge_delay_ms : 1;
+    uint64_t delay = _ob_purge_delay_ms() ? _ob_purge_delay_ms() : 1;
     if (now_ms - demand_since_ms >= delay) {
         demand_before = now_ms - demand_since_ms >= 2 * delay ? 0 : demand_now;
         demand_now = 0;
@@ -250,8 +250,11 @@ static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
     OB_BITMAP_RUNS(which, start, len, {
         /* A run the OS would not take back still holds its data: it stays
          * dirty (calloc would otherwise take it for zeroes). */
-        if (_ob_os_purge((char *)ob_arena_base(a) + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE))
+        if (_ob_os_purge((char *)ob_arena_base(a) + start * OB_PAGE_SIZE, len * OB_PAGE_SIZE)) {
             ob_bitmap_clear(a->dirty_map, start, len);
+            ob_bitmap_set(a->purged_map, start, len);
+            _ob_purge_note_purged(len);
+        }
     });
     if (a->huge_backed)
         _ob_hugepage_purged(a);
@@ -304,7 +307,7 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
     } else {
         size_t kept = 0, limit = spare_limit_locked(now_ms);
         for (ob_arena_t *a, **link = &spare; (a = *link) != NULL;) {
-            if (now_ms - a->cached_at_ms < _ob_options.purge_delay_ms) {
+            if (now_ms - a->cached_at_ms < _ob_purge_delay_ms()) {
                 kept++;
                 link = &a->next;
                 continue;
@@ -343,6 +346,11 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
 /* Pages [i + from, i + n) join the pool that starts at page i. */
 static void claim_pages(ob_heap_t *heap, ob_arena_t *a, size_t i, size_t from, size_t n)
 {
+    size_t regret = ob_bitmap_count_range(a->purged_map, i + from, n - from);
+    if (regret != 0) {
+        ob_bitmap_clear(a->purged_map, i + from, n - from);
+        _ob_purge_note_regret(regret);
+    }
     ob_bitmap_set(a->used_map, i + from, n - from);
     ob_bitmap_set(a->dirty_map, i + from, n - from);
     ob_bitmap_clear(a->recent_map, i + from, n - from);

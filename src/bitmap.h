@@ -44,6 +44,13 @@ static inline bool ob_bitmap_any(const uint64_t *map, size_t i, size_t n)
     return any != 0;
 }
 
+static inline size_t ob_bitmap_count_range(const uint64_t *map, size_t i, size_t n)
+{
+    size_t count = 0;
+    OB_BITMAP_RANGE(i, n, w, mask, count += (size_t)__builtin_popcountll(map[w] & mask));
+    return count;
+}
+
 static inline size_t ob_bitmap_count(const uint64_t *map)
 {
     size_t n = 0;

@@ -128,7 +128,7 @@ void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region)
         heap->owned[i] = OB_OWNED_EMPTY;
     heap->region = region;
     heap->initialized = true;
-    heap->next_tick_ms = _ob_os_now_ms() + _ob_options.purge_delay_ms;
+    heap->next_tick_ms = _ob_os_now_ms() + _ob_purge_delay_ms();
     _ob_lock(&_ob_heaps_lock);
     heap->reg_prev = NULL;
     heap->reg_next = heaps;
@@ -186,7 +186,7 @@ void _ob_heap_tick_if_due(ob_heap_t *heap)
     uint64_t now = _ob_os_now_ms();
     if (now < heap->next_tick_ms)
         return;
-    heap->next_tick_ms = now + _ob_options.purge_delay_ms;
+    heap->next_tick_ms = now + _ob_purge_delay_ms();
     _ob_heap_collect(heap, false);
 }
 
@@ -429,7 +429,7 @@ static void sweep_abandoned_if_due(uint64_t now, bool force)
     uint64_t due = atomic_load_explicit(&next_sweep_ms, memory_order_relaxed);
     if (!force && (now < due ||
                    !atomic_compare_exchange_strong_explicit(
-                       &next_sweep_ms, &due, now + _ob_options.purge_delay_ms,
+                       &next_sweep_ms, &due, now + _ob_purge_delay_ms(),
                        memory_order_relaxed, memory_order_relaxed)))
         return;
     _ob_arena_sweep_abandoned(collect_unowned);
@@ -456,6 +456,7 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
     if (force)
         _ob_arena_release_empty(heap);
     uint64_t now = _ob_os_now_ms();
+    _ob_purge_adapt(now);
     sweep_abandoned_if_due(now, force);
     _ob_arena_cache_trim(now, force);
     _ob_huge_cache_trim(now, force);

@@ -227,7 +227,7 @@ static void evict_locked(uint64_t now_ms, bool all, ob_huge_t **out)
     while (h != NULL) {
         ob_huge_t *next = h->next;
         if (all || cached_bytes > _ob_options.huge_cache_bytes ||
-            now_ms - h->cached_at_ms >= _ob_options.purge_delay_ms) {
+            now_ms - h->cached_at_ms >= _ob_purge_delay_ms()) {
             unlink_from(&cached, h);
             cached_bytes -= h->mapped;
             h->next = *out;

@@ -129,6 +129,13 @@ OB_HIDDEN void _ob_heap_for_each_arena(ob_heap_t *heap,
 OB_HIDDEN void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a);
 OB_HIDDEN void _ob_arena_cache_trim(uint64_t now_ms, bool all);
 OB_HIDDEN void _ob_arena_spare_stats(size_t *count, size_t *limit, size_t *resident_bytes);
+/* The purge delay and its adaptation (purge.c). */
+OB_HIDDEN uint64_t _ob_purge_delay_ms(void);
+OB_HIDDEN void _ob_purge_note_purged(size_t pages);
+OB_HIDDEN void _ob_purge_note_regret(size_t pages);
+OB_HIDDEN void _ob_purge_adapt(uint64_t now_ms);
+OB_HIDDEN void _ob_purge_stats(uint64_t *delay_ms, uint64_t *purged_pages,
+                               uint64_t *regret_pages);
 OB_HIDDEN size_t _ob_arenas_mapped(void);
 
 /* ---- the arena map (arena_map.c) -------------------------------------- */

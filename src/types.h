@@ -225,6 +225,8 @@ _Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
  *   dirty_map: pages that may hold non-zero data (set when a pool takes a
  *              page, cleared when a free page is purged)
  *   recent_map ⊆ ~used_map ∩ dirty_map: freed since the last purge tick
+ *   purged_map ⊆ ~used_map ∩ ~dirty_map: given back by a purge and not
+ *              taken since (a pool that takes one is a regret, purge.c)
  *   half_state[h] == OB_HALF_WHOLE only if huge_backed: every page of
  *              half h is resident, dirty or not (hugepage.c)
  */
@@ -236,6 +238,7 @@ typedef struct ob_arena {
     uint64_t used_map[OB_BITMAP_WORDS];
     uint64_t dirty_map[OB_BITMAP_WORDS];
     uint64_t recent_map[OB_BITMAP_WORDS];
+    uint64_t purged_map[OB_BITMAP_WORDS];
     uint64_t cached_at_ms;            /* when it entered the spare cache  */
     bool huge_backed;                 /* MADV_HUGEPAGE asked (hugepage.c) */
     uint8_t sparse_ticks[2];          /* per 2 MiB half: purge ticks in a

@@ -1,0 +1,85 @@
+/*
+ * The purge delay: how long a free page stays resident before it goes back
+ * to the OS.  The policy of memory return lives here; arena.c, heap.c and
+ * huge.c ask it how long to wait and tell it what they gave back.
+ *
+ * A page given back (madvise(MADV_DONTNEED)) and needed again costs a page
+ * fault, a zeroed page and, for a run, a system call: a purge is worth its
+ * cost only if the page stays unused for a while.  The delay starts at
+ * OBMALLOC_PURGE_DELAY (50 ms) and adapts to the program by counting its
+ * regrets: pages that were purged and then taken by a new pool (arena
+ * bitmap `purged_map`).  At the end of each window of one delay:
+ *
+ *   regret >= 1 MiB and regret >= purged / 4   ->  delay doubles (at most
+ *                                                  32 times the base)
+ *   purged >= 1 MiB and regret < purged / 16   ->  delay halves (at least
+ *                                                  the base)
+ *   otherwise                                  ->  it stays
+ *
+ * So a program whose phases are shorter than the delay (mimalloc-bench's
+ * mstress: threads of 30 ms whose pages the next thread takes) stops paying
+ * the kernel for memory it needs again, and one whose freed memory stays
+ * unused gets back to the base delay after a few windows.  tcmalloc gets
+ * the same effect by releasing at a bounded rate, jemalloc by a decay
+ * curve; here it is a single number that the statistics show
+ * (purge_delay_ms in struct ob_stats).  An idle program keeps what it
+ * held until its next allocator call after the delay, or ob_collect(1).
+ */
+#include "internal.h"
+
+#define REGRET_MIN_PAGES ((1u << 20) / OB_PAGE_SIZE)
+#define DELAY_MAX_FACTOR 32
+
+static _Atomic uint64_t delay_ms;      /* 0 until the first look */
+static _Atomic uint64_t window_end_ms;
+static _Atomic uint64_t purged_pages, regret_pages;      /* this window */
+static _Atomic uint64_t purged_total, regret_total;      /* for the statistics */
+
+uint64_t _ob_purge_delay_ms(void)
+{
+    uint64_t d = atomic_load_explicit(&delay_ms, memory_order_relaxed);
+    return d ? d : _ob_options.purge_delay_ms;
+}
+
+void _ob_purge_note_purged(size_t pages)
+{
+    atomic_fetch_add_explicit(&purged_pages, pages, memory_order_relaxed);
+    atomic_fetch_add_explicit(&purged_total, pages, memory_order_relaxed);
+}
+
+void _ob_purge_note_regret(size_t pages)
+{
+    atomic_fetch_add_explicit(&regret_pages, pages, memory_order_relaxed);
+    atomic_fetch_add_explicit(&regret_total, pages, memory_order_relaxed);
+}
+
+/* Called at purge ticks: closes the window if it is over (one thread does,
+ * the one whose exchange of window_end_ms succeeds). */
+void _ob_purge_adapt(uint64_t now_ms)
+{
+    uint64_t end = atomic_load_explicit(&window_end_ms, memory_order_relaxed);
+    uint64_t delay = _ob_purge_delay_ms();
+    if (now_ms < end ||
+        !atomic_compare_exchange_strong_explicit(&window_end_ms, &end, now_ms + delay,
+                                                 memory_order_relaxed, memory_order_relaxed))
+        return;
+    uint64_t purged = atomic_exchange_explicit(&purged_pages, 0, memory_order_relaxed);
+    uint64_t regret = atomic_exchange_explicit(&regret_pages, 0, memory_order_relaxed);
+    if (end == 0)
+        return; /* the first window starts now */
+    uint64_t base = _ob_options.purge_delay_ms;
+    if (regret >= REGRET_MIN_PAGES && regret * 4 >= purged) {
+        if (delay < base * DELAY_MAX_FACTOR)
+            delay *= 2;
+    } else if (purged >= REGRET_MIN_PAGES && regret * 16 < purged) {
+        delay = delay / 2 > base ? delay / 2 : base;
+    }
+    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
+}
+
+void _ob_purge_stats(uint64_t *delay, uint64_t *purged, uint64_t *regret)
+{
+    *delay = _ob_purge_delay_ms();
+    *purged = atomic_load_explicit(&purged_total, memory_order_relaxed);
+    *regret = atomic_load_explicit(&regret_total, memory_order_relaxed);
+}
