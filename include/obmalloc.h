@@ -201,6 +201,19 @@ struct ob_stats {
     size_t bytes_huge_kept;
     /* regions (ob_region_new) alive, and the bytes of their arenas */
     size_t regions_current, bytes_regions;
+    /* memory return: the policy's bounds now.  The purge delay (free pages
+     * stay resident this long; it adapts between OBMALLOC_PURGE_DELAY and
+     * 32 times that, doubling when purged memory is soon needed again);
+     * since start, bytes purged and bytes purged then needed again
+     * ("regretted"); empty arenas kept mapped as spares, how many may be
+     * (as many as were handed out in the last two purge delays, at least
+     * OBMALLOC_ARENA_CACHE) and their resident bytes; freed huge blocks
+     * kept mapped, and how many bytes may be (OBMALLOC_HUGE_CACHE, or a
+     * quarter of the live huge bytes if more) */
+    uint64_t purge_delay_ms;
+    uint64_t bytes_purged, bytes_regretted;
+    size_t spare_arenas, spare_arenas_limit, bytes_spare_resident;
+    size_t huge_cache_bytes, huge_cache_limit;
 };
 
 OB_EXPORT int ob_stats_get(struct ob_stats *stats);

@@ -6,11 +6,20 @@
  *
  * realloc moves the pages with mremap instead of copying them: in place
  * when the address space after the block is free, else onto a new aligned
- * reservation.  Freed huge blocks are kept for a purge delay (up to
- * OBMALLOC_HUGE_CACHE bytes) and reused by the next huge request they fit,
- * so that a loop allocating big buffers does not map, fault in and unmap
- * the same memory every time, which is what glibc's dynamic mmap threshold
- * also avoids.
+ * reservation.  Freed huge blocks are kept for a purge delay and reused by
+ * the next huge request, so that a loop allocating big buffers does not
+ * map, fault in and unmap the same memory every time, which is what
+ * glibc's dynamic mmap threshold also avoids.  The cache holds up to
+ * OBMALLOC_HUGE_CACHE bytes (64 MiB), or a quarter of the live huge bytes
+ * if that is more: a program that keeps 300 MB of big buffers and
+ * replaces one at a time (mimalloc-bench's malloc-large) needs more than a
+ * fixed budget to find a freed buffer when it asks for the next.  A
+ * request takes the smallest cached block that holds it, whole, if that
+ * leaves at most the request's size or HUGE_FIT_SLACK unused (its pages
+ * were resident anyway; giving its tail back only to fault in another
+ * block's pages cost malloc-large six times the page faults), else grows
+ * the largest smaller one.  Blocks evicted and then needed again (a new mapping soon after an eviction)
+ * count as regrets of the purge delay (purge.c), as purged arena pages do.
  */
 #include <errno.h>
 #include <string.h>
@@ -24,6 +33,34 @@ static size_t cached_bytes;
 static size_t live_count;
 static size_t live_bytes, live_mapped;
 static uint64_t total_allocs, total_frees;
+/* Bytes evicted from the cache and not yet mapped again, and when. */
+static size_t evicted_bytes;
+static uint64_t evicted_at_ms;
+
+static size_t cache_limit_locked(void)
+{
+    size_t opt = _ob_options.huge_cache_bytes;
+    if (opt == 0)
+        return 0;
+    return live_bytes / 4 > opt ? live_bytes / 4 : opt;
+}
+
+/* A new mapping of `bytes` (fresh, or a cached block's growth): the part
+ * of it that an eviction gave back a purge delay or two ago is a regret. */
+static void note_mapped_locked(size_t bytes, uint64_t now_ms)
+{
+    if (evicted_bytes == 0)
+        return;
+    if (now_ms - evicted_at_ms > 2 * _ob_purge_delay_ms()) {
+        evicted_bytes = 0;
+        return;
+    }
+    size_t regret = bytes < evicted_bytes ? bytes : evicted_bytes;
+    evicted_bytes -= regret;
+    _ob_purge_note_regret(regret / OB_PAGE_SIZE);
+}
+
+static size_t cache_limit_locked(void);
 
 void _ob_huge_totals(ob_huge_totals_t *t)
 {
@@ -37,6 +74,7 @@ void _ob_huge_totals(ob_huge_totals_t *t)
     for (ob_huge_t *h = cached; h != NULL; h = h->next)
         t->cached++;
     t->cached_bytes = cached_bytes;
+    t->cache_limit = cache_limit_locked();
     _ob_unlock(&_ob_huge_lock);
 }
 
@@ -96,19 +134,24 @@ static size_t page_round(size_t size)
     return ob_align_up(size, _ob_os_page_size());
 }
 
-/* A cached mapping for `need` bytes: the smallest that fits without
- * wasting more than half, or else the largest smaller one, which the
- * caller grows (its pages are already faulted in; only the rest is new). */
+#define HUGE_FIT_SLACK ((size_t)32 << 20)
+
+/* A cached mapping for `need` bytes: the smallest that holds it without
+ * leaving more than need or HUGE_FIT_SLACK unused, or else the largest
+ * smaller one, which the caller grows (its pages are already faulted in;
+ * only the rest is new). */
 static ob_huge_t *take_cached(size_t need, size_t align)
 {
     ob_huge_t *fit = NULL, *grow = NULL;
     for (ob_huge_t *h = cached; h != NULL; h = h->next) {
         if (((uintptr_t)h->addr & (align - 1)) != 0)
             continue;
-        if (h->mapped >= need && h->mapped / 2 <= need) {
-            if (fit == NULL || h->mapped < fit->mapped)
+        if (h->mapped >= need) {
+            size_t slack = h->mapped - need;
+            if ((slack <= need || slack <= HUGE_FIT_SLACK) &&
+                (fit == NULL || h->mapped < fit->mapped))
                 fit = h;
-        } else if (h->mapped < need && (grow == NULL || h->mapped > grow->mapped)) {
+        } else if (grow == NULL || h->mapped > grow->mapped) {
             grow = h;
         }
     }
@@ -175,8 +218,10 @@ void *_ob_huge_alloc(size_t size, size_t align, bool zero)
     size_t need = page_round(size);
     if (align < OB_ARENA_SIZE)
         align = OB_ARENA_SIZE;
+    uint64_t now = _ob_os_now_ms();
     _ob_lock(&_ob_huge_lock);
     ob_huge_t *h = take_cached(need, align);
+    note_mapped_locked(h == NULL ? need : h->mapped < need ? need - h->mapped : 0, now);
     _ob_unlock(&_ob_huge_lock);
     if (h != NULL && h->mapped < need && !grow_mapping(h, need, align)) {
         destroy(h);
@@ -223,18 +268,28 @@ oom:
  * byte budget) into *out, to be destroyed after the lock is dropped. */
 static void evict_locked(uint64_t now_ms, bool all, ob_huge_t **out)
 {
+    /* Oldest first (the list is newest first): walk to the tail. */
     ob_huge_t *h = cached;
+    while (h != NULL && h->next != NULL)
+        h = h->next;
+    size_t limit = cache_limit_locked();
     while (h != NULL) {
-        ob_huge_t *next = h->next;
-        if (all || cached_bytes > _ob_options.huge_cache_bytes ||
-            now_ms - h->cached_at_ms >= _ob_purge_delay_ms()) {
+        ob_huge_t *prev = h->prev;
+        if (all || cached_bytes > limit || now_ms - h->cached_at_ms >= _ob_purge_delay_ms()) {
             unlink_from(&cached, h);
             cached_bytes -= h->mapped;
             h->next = *out;
             *out = h;
+            if (!all) {
+                evicted_bytes += h->mapped;
+                evicted_at_ms = now_ms;
+                _ob_purge_note_purged(h->mapped / OB_PAGE_SIZE);
+            }
         }
-        h = next;
+        h = prev;
     }
+    if (all)
+        evicted_bytes = 0;
 }
 
 static void destroy_list(ob_huge_t *list)
@@ -276,7 +331,8 @@ void _ob_huge_free(ob_huge_t *h, void *p)
     unlink_from(&live, h);
     account(h, -1);
     uint64_t now = _ob_os_now_ms();
-    if (h->mapped <= _ob_options.huge_cache_bytes) {
+    _ob_purge_adapt(now); /* a program of big blocks alone may never tick */
+    if (h->mapped <= cache_limit_locked()) {
         h->cached_at_ms = now;
         push_to(&cached, h);
         cached_bytes += h->mapped;

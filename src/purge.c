@@ -35,10 +35,15 @@ static _Atomic uint64_t window_end_ms;
 static _Atomic uint64_t purged_pages, regret_pages;      /* this window */
 static _Atomic uint64_t purged_total, regret_total;      /* for the statistics */
 
+/* Clamped to [base, 32 x base] on every read, so that a change of the base
+ * (mallopt, the tests) takes effect at once. */
 uint64_t _ob_purge_delay_ms(void)
 {
     uint64_t d = atomic_load_explicit(&delay_ms, memory_order_relaxed);
-    return d ? d : _ob_options.purge_delay_ms;
+    uint64_t base = _ob_options.purge_delay_ms;
+    if (d < base)
+        return base;
+    return d > base * DELAY_MAX_FACTOR ? base * DELAY_MAX_FACTOR : d;
 }
 
 void _ob_purge_note_purged(size_t pages)

@@ -327,6 +327,13 @@ void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge_out
     s->threads_current = snap.threads_current;
     s->regions_current = snap.regions;
     s->bytes_regions = snap.region_bytes;
+    uint64_t purged_pages, regret_pages;
+    _ob_purge_stats(&s->purge_delay_ms, &purged_pages, &regret_pages);
+    s->bytes_purged = purged_pages * OB_PAGE_SIZE;
+    s->bytes_regretted = regret_pages * OB_PAGE_SIZE;
+    _ob_arena_spare_stats(&s->spare_arenas, &s->spare_arenas_limit, &s->bytes_spare_resident);
+    s->huge_cache_bytes = huge->cached_bytes;
+    s->huge_cache_limit = huge->cache_limit;
 
     s->bytes_allocated_blocks = in_use_bytes + w->aligned_bytes + huge->bytes;
     s->bytes_free_blocks = free_bytes + w->huge_cached_bytes;
@@ -412,6 +419,12 @@ void ob_stats_print(FILE *f)
             (unsigned long long)s.threads_seen, s.threads_current,
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
     fprintf(f, "regions: %zu live, %zu bytes of arenas\n", s.regions_current, s.bytes_regions);
+    fprintf(f, "memory return: purge delay %llu ms; %.1f MiB purged, %.1f MiB of it needed "
+               "again; %zu spare arenas of %zu allowed (%.1f MiB resident); huge cache %.1f "
+               "of %.1f MiB\n",
+            (unsigned long long)s.purge_delay_ms, mib(s.bytes_purged), mib(s.bytes_regretted),
+            s.spare_arenas, s.spare_arenas_limit, mib(s.bytes_spare_resident),
+            mib(s.huge_cache_bytes), mib(s.huge_cache_limit));
     static const char *const option[] = {"off", "on", "auto"};
     static const char *const kernel[] = {"never", "madvise", "always"};
     fprintf(f, "huge pages: %s (kernel: %s%s), %zu bytes of arenas in huge pages, "
@@ -461,6 +474,13 @@ void ob_stats_print_json(FILE *f)
             (unsigned long long)s.cross_thread_frees, (unsigned long long)s.cross_thread_reused);
     fprintf(f, " \"regions\": {\"current\": %zu, \"bytes\": %zu},\n", s.regions_current,
             s.bytes_regions);
+    fprintf(f, " \"memory_return\": {\"purge_delay_ms\": %llu, \"bytes_purged\": %llu, "
+               "\"bytes_regretted\": %llu, \"spare_arenas\": %zu, \"spare_arenas_limit\": %zu, "
+               "\"bytes_spare_resident\": %zu, \"huge_cache_bytes\": %zu, "
+               "\"huge_cache_limit\": %zu},\n",
+            (unsigned long long)s.purge_delay_ms, (unsigned long long)s.bytes_purged,
+            (unsigned long long)s.bytes_regretted, s.spare_arenas, s.spare_arenas_limit,
+            s.bytes_spare_resident, s.huge_cache_bytes, s.huge_cache_limit);
     fprintf(f, " \"huge_pages\": {\"option\": %u, \"kernel\": %u, \"bytes\": %zu, \"kept\": %zu},\n",
             s.huge_pages_option, s.huge_pages_kernel, s.bytes_huge_pages, s.bytes_huge_kept);
     fprintf(f, " \"breakdown\": {\"allocated_blocks\": %zu, \"free_blocks\": %zu, "

@@ -392,7 +392,7 @@ typedef struct ob_huge {
 typedef struct ob_huge_totals {
     size_t live, bytes, mapped;
     uint64_t allocs, frees;
-    size_t cached, cached_bytes;
+    size_t cached, cached_bytes, cache_limit;
 } ob_huge_totals_t;
 
 /* ---- options (options.c) ---------------------------------------------- */
