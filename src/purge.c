@@ -28,22 +28,18 @@
 #include "internal.h"
 
 #define REGRET_MIN_PAGES ((1u << 20) / OB_PAGE_SIZE)
-#define DELAY_MAX_FACTOR 32
+#define DELAY_MAX_SHIFT 5 /* at most 32 times the base */
 
-static _Atomic uint64_t delay_ms;      /* 0 until the first look */
+/* The delay is the base (OBMALLOC_PURGE_DELAY, which mallopt and the tests
+ * may change at any time) shifted left by `shift`. */
+static _Atomic unsigned shift;
 static _Atomic uint64_t window_end_ms;
 static _Atomic uint64_t purged_pages, regret_pages;      /* this window */
 static _Atomic uint64_t purged_total, regret_total;      /* for the statistics */
 
-/* Clamped to [base, 32 x base] on every read, so that a change of the base
- * (mallopt, the tests) takes effect at once. */
 uint64_t _ob_purge_delay_ms(void)
 {
-    uint64_t d = atomic_load_explicit(&delay_ms, memory_order_relaxed);
-    uint64_t base = _ob_options.purge_delay_ms;
-    if (d < base)
-        return base;
-    return d > base * DELAY_MAX_FACTOR ? base * DELAY_MAX_FACTOR : d;
+    return _ob_options.purge_delay_ms << atomic_load_explicit(&shift, memory_order_relaxed);
 }
 
 void _ob_purge_note_purged(size_t pages)
@@ -63,7 +59,7 @@ void _ob_purge_note_regret(size_t pages)
 void _ob_purge_adapt(uint64_t now_ms)
 {
     uint64_t end = atomic_load_explicit(&window_end_ms, memory_order_relaxed);
-    uint64_t delay = _ob_purge_delay_ms();
+    uint64_t delay = _ob_purge_delay_ms() ? _ob_purge_delay_ms() : 1;
     if (now_ms < end ||
         !atomic_compare_exchange_strong_explicit(&window_end_ms, &end, now_ms + delay,
                                                  memory_order_relaxed, memory_order_relaxed))
@@ -72,14 +68,15 @@ void _ob_purge_adapt(uint64_t now_ms)
     uint64_t regret = atomic_exchange_explicit(&regret_pages, 0, memory_order_relaxed);
     if (end == 0)
         return; /* the first window starts now */
-    uint64_t base = _ob_options.purge_delay_ms;
+    unsigned k = atomic_load_explicit(&shift, memory_order_relaxed);
     if (regret >= REGRET_MIN_PAGES && regret * 4 >= purged) {
-        if (delay < base * DELAY_MAX_FACTOR)
-            delay *= 2;
+        if (k < DELAY_MAX_SHIFT)
+            k++;
     } else if (purged >= REGRET_MIN_PAGES && regret * 16 < purged) {
-        delay = delay / 2 > base ? delay / 2 : base;
+        if (k > 0)
+            k--;
     }
-    atomic_store_explicit(&delay_ms, delay, memory_order_relaxed);
+    atomic_store_explicit(&shift, k, memory_order_relaxed);
 }
 
 void _ob_purge_stats(uint64_t *delay, uint64_t *purged, uint64_t *regret)

@@ -230,7 +230,9 @@ static void arenas_for_the_next_region(void)
             CHECK_EQ(dropped.arenas_allocated, first_allocated); /* nothing new mapped */
     }
     _ob_options.purge_delay_ms = 50;
-    usleep(200 * 1000); /* idle for more than the purge delay */
+    /* Idle for more than two purge delays (the delay adapts: up to 32
+     * times the base, purge.c): the spares' demand falls to nothing. */
+    usleep((useconds_t)(stats_now().purge_delay_ms * 2 + 100) * 1000);
     ob_collect(0);      /* a tick, as any allocation activity brings */
     _ob_options.purge_delay_ms = delay;
     struct ob_stats later = stats_now();
