@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench bench-hardening bench-scaling fuzz install clean
+.PHONY: all build deps run test bench bench-mibench bench-hardening bench-scaling fuzz install clean
 
 all: build
 
@@ -29,6 +29,15 @@ BENCH_ARGS ?=
 bench: build
 	bench/run.sh
 	python3 bench/suite.py $(BENCH_ARGS)
+
+# mimalloc-bench's own programs, built outside the clone from a checkout of
+# its public repository (never committed here), then the suite's mb-* rows
+# with every allocator: make bench-mibench MIBENCH_SRC=/path/to/mimalloc-bench
+MIBENCH_DIR ?= $(HOME)/.cache/obmalloc/mimalloc-bench
+bench-mibench: build
+	@test -n "$(MIBENCH_SRC)" || { echo "make bench-mibench: set MIBENCH_SRC to a mimalloc-bench checkout (or its git directory)"; exit 2; }
+	bench/mibench/build.sh "$(MIBENCH_SRC)" "$(MIBENCH_DIR)"
+	python3 bench/suite.py --mibench "$(MIBENCH_DIR)" --workloads $$(python3 bench/suite.py --list-mibench "$(MIBENCH_DIR)") $(BENCH_ARGS)
 
 # Throughput against threads (1..16) for the larson and xmalloc shapes,
 # every allocator: bench/results/scaling.{md,csv,png}.

@@ -239,6 +239,11 @@ static ob_arena_t *arena_new(size_t heap_arenas)
 
 static void arena_unmap(ob_arena_t *a)
 {
+    /* Resident free pages going back count as purged (purge.c): a program
+     * that drops arenas it never needs again brings the delay down. */
+    size_t dirty = spare_resident_pages(a);
+    if (dirty != 0)
+        _ob_purge_note_purged(dirty);
     _ob_map_clear(ob_arena_base(a), OB_ARENA_SIZE);
     _ob_os_unmap((void *)ob_arena_base(a), OB_ARENA_SIZE);
     atomic_fetch_sub_explicit(&arenas_mapped, 1, memory_order_relaxed);

@@ -8,7 +8,9 @@
  * cost only if the page stays unused for a while.  The delay starts at
  * OBMALLOC_PURGE_DELAY (50 ms) and adapts to the program by counting its
  * regrets: pages that were purged and then taken by a new pool (arena
- * bitmap `purged_map`).  At the end of each window of one delay:
+ * bitmap `purged_map`), and huge blocks evicted from their cache shortly
+ * before a new mapping.  At the end of each window of one delay, over that
+ * window and the one before (a purge and its regret often straddle two):
  *
  *   regret >= 1 MiB and regret >= purged / 4   ->  delay doubles (at most
  *                                                  32 times the base)
@@ -64,8 +66,16 @@ void _ob_purge_adapt(uint64_t now_ms)
         !atomic_compare_exchange_strong_explicit(&window_end_ms, &end, now_ms + delay,
                                                  memory_order_relaxed, memory_order_relaxed))
         return;
-    uint64_t purged = atomic_exchange_explicit(&purged_pages, 0, memory_order_relaxed);
-    uint64_t regret = atomic_exchange_explicit(&regret_pages, 0, memory_order_relaxed);
+    /* A purge and its regret often fall in neighbouring windows (pages
+     * purged at the end of one, taken at the start of the next): judge the
+     * last two windows together. */
+    static _Atomic uint64_t purged_before, regret_before;
+    uint64_t purged_now = atomic_exchange_explicit(&purged_pages, 0, memory_order_relaxed);
+    uint64_t regret_now = atomic_exchange_explicit(&regret_pages, 0, memory_order_relaxed);
+    uint64_t purged = purged_now + atomic_exchange_explicit(&purged_before, purged_now,
+                                                            memory_order_relaxed);
+    uint64_t regret = regret_now + atomic_exchange_explicit(&regret_before, regret_now,
+                                                            memory_order_relaxed);
     if (end == 0)
         return; /* the first window starts now */
     unsigned k = atomic_load_explicit(&shift, memory_order_relaxed);
