@@ -4,9 +4,12 @@
  * since it runs inside the first malloc of the process.
  *
  *   OBMALLOC_PURGE_DELAY=ms    free pages go back to the OS after this long
- *                              (default 50; 0 purges at every tick)
- *   OBMALLOC_ARENA_CACHE=n     empty arenas kept mapped as spares (default 2)
- *   OBMALLOC_HUGE_CACHE=bytes  freed huge blocks kept for reuse (default 64M;
+ *                              at least (default 50; 0 purges at every tick);
+ *                              the delay adapts up to 32 times that (purge.c)
+ *   OBMALLOC_ARENA_CACHE=n     empty arenas kept mapped as spares at least
+ *                              (default 2; more while arenas are in demand)
+ *   OBMALLOC_HUGE_CACHE=bytes  freed huge blocks kept for reuse (default 64M,
+ *                              or a quarter of the live huge bytes if more;
  *                              suffixes k, m, g)
  *   OBMALLOC_DEBUG=1           debug mode: guards, fills, quarantine, reports
  *                              (debug.c)
