@@ -23,6 +23,7 @@ import argparse
 import csv
 import os
 import platform
+import re
 import shutil
 import statistics
 import subprocess
@@ -88,7 +89,7 @@ def mibench_workloads(root, procs):
         # "... relative time: 35.803s."
         "larson": lambda t: float(t.split("relative time:")[1].split("s")[0]),
         # "...1287897 memory ops/CPU second": 2000000 / ops
-        "rptest": lambda t: 2e6 / float(t.split("memory ops")[0].split("...")[-1]),
+        "rptest": lambda t: 2e6 / float(re.search(r"(\d+) memory ops", t).group(1)),
         # "rtime: 8.871, free/sec: ..."
         "xmalloc": lambda t: float(t.split("rtime:")[1].split(",")[0]),
         # "154747974 iterations": 1e9 / iterations
