@@ -273,6 +273,9 @@ def main():
                          "of another obpython build, runs that obpython (Python workloads "
                          "only); repeatable")
     ap.add_argument("--list-mibench", metavar="DIR", help=argparse.SUPPRESS)
+    ap.add_argument("--render", metavar="CSV",
+                    help="write the tables, targets and chart again from a suite.csv "
+                         "of an earlier run, without running anything")
     args = ap.parse_args()
     if args.list_mibench:
         print(",".join(mibench_workloads(args.list_mibench, 2)))
@@ -312,7 +315,11 @@ def main():
     results = {}  # (workload, allocator) -> [(wall, rss, sys, minor faults)]
     base_env = {k: v for k, v in os.environ.items()
                 if k not in ("LD_PRELOAD", "PYTHONMALLOC", "OBMALLOC_STATS")}
-    for w in chosen:
+    rendered = read_rows(args.render) if args.render else None
+    if rendered is not None:
+        chosen = [w for w in dict.fromkeys(r[0] for r in rendered) if w in all_wl]
+        names = list(dict.fromkeys(r[1] for r in rendered))
+    for w in (chosen if rendered is None else []):
         desc, argv, kind = all_wl[w][:3]
         figure = all_wl[w][3] if len(all_wl[w]) > 3 else None
         tool = argv[0] if not argv[0].startswith("/") or os.path.exists(argv[0]) else None
@@ -357,8 +364,8 @@ def main():
         print("suite: %s done" % w, file=sys.stderr)
 
     os.makedirs(args.out, exist_ok=True)
-    rows = []
-    for w in chosen:
+    rows = rendered if rendered is not None else []
+    for w in (chosen if rendered is None else []):
         ob = results.get((w, "obmalloc"))
         if not ob:
             continue
@@ -401,7 +408,7 @@ def main():
             if not r:
                 cells.append("")
                 continue
-            _, _, wall, rss, wr, rr = r[0]
+            _, _, wall, rss, wr, rr = r[0][:6]
             shown = "%.2fs" % wall if wall >= 0.1 else "%.1fms" % (wall * 1000)
             cells.append("%s (%.2f) / %.0fM (%.2f)" % (shown, wr, rss, rr))
         if any(cells):
@@ -432,6 +439,20 @@ def main():
         write_docs(text)
 
 
+def read_rows(path):
+    """The rows of a suite.csv, as main() builds them."""
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            rows.append((r["workload"], r["allocator"], float(r["median_wall_s"]),
+                         float(r["median_peak_rss_mib"]), float(r["wall_ratio_to_obmalloc"]),
+                         float(r["rss_ratio_to_obmalloc"]), float(r.get("median_sys_s") or 0),
+                         float(r.get("median_minor_faults") or 0),
+                         float(r.get("min_wall_s") or r["median_wall_s"]),
+                         float(r.get("max_wall_s") or r["median_wall_s"])))
+    return rows
+
+
 def targets(rows, kinds):
     """Each workload against the targets of docs/BENCHMARKS.md, plainly."""
     def ratio(w, a, col):
@@ -443,10 +464,17 @@ def targets(rows, kinds):
             continue
         goals = []  # (description, ratio, must be above)
         if kind == "mb":  # issue 25: the real programs
-            peers = [ratio(w, p, 4) for p in ("glibc", "mimalloc", "jemalloc", "tcmalloc")]
-            peers = [p for p in peers if p is not None]
+            peers = [(ratio(w, p, 4), p) for p in ("glibc", "mimalloc", "jemalloc", "tcmalloc")]
+            peers = [p for p in peers if p[0] is not None]
             if peers:
-                goals.append(("time at most the best peer's", min(peers), 1.0))
+                best, who = min(peers)
+                ob = [x for x in rows if x[0] == w and x[1] == "obmalloc"][0]
+                peer = [x for x in rows if x[0] == w and x[1] == who][0]
+                # Runs that overlap (obmalloc's fastest under the peer's
+                # slowest) cannot tell the two apart on this machine.
+                noise = " (%s; the runs' ranges overlap: within noise)" % who \
+                    if best < 1.0 and ob[8] <= peer[9] else " (%s)" % who
+                goals.append(("time at most the best peer's" + noise, best, 1.0))
             goals.append(("peak RSS at most mimalloc's", ratio(w, "mimalloc", 5), 1.0))
             if w in KERNEL_BOUND:
                 ob = [x for x in rows if x[0] == w and x[1] == "obmalloc"][0]
