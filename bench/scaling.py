@@ -56,7 +56,7 @@ def main():
             for shape, (argv, ops) in shapes(t).items():
                 for a in names:
                     env = dict(os.environ, **allocs[a])
-                    wall, rss, text = suite.run_once(argv, env)
+                    wall, rss, text = suite.run_once(argv, env)[:3]
                     # The program's own timing of its work (no start-up).
                     secs = float(text.split()[2]) if text.startswith("result ") else wall
                     times.setdefault((shape, t, a), []).append(secs)
