@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench bench-mibench bench-hardening bench-scaling fuzz install clean
+.PHONY: all build deps run test bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
 
 all: build
 
@@ -38,6 +38,14 @@ bench-mibench: build
 	@test -n "$(MIBENCH_SRC)" || { echo "make bench-mibench: set MIBENCH_SRC to a mimalloc-bench checkout (or its git directory)"; exit 2; }
 	bench/mibench/build.sh "$(MIBENCH_SRC)" "$(MIBENCH_DIR)"
 	python3 bench/suite.py --mibench "$(MIBENCH_DIR)" --workloads $$(python3 bench/suite.py --list-mibench "$(MIBENCH_DIR)") $(BENCH_ARGS)
+
+# pyperformance's pure-Python benchmarks under pyperf: python3 (pymalloc),
+# obpython and python3 on the drop-in, from checkouts of pyperformance and
+# pyperf (copied to ~/.cache/obmalloc/pyperformance, never committed):
+# make bench-pyperformance PYPERFORMANCE_SRC=... PYPERF_SRC=...
+bench-pyperformance: build
+	@test -n "$(PYPERFORMANCE_SRC)" -a -n "$(PYPERF_SRC)" || { echo "make bench-pyperformance: set PYPERFORMANCE_SRC and PYPERF_SRC to checkouts (or git directories) of pyperformance and pyperf"; exit 2; }
+	python3 bench/pyperf/run.py --pyperformance "$(PYPERFORMANCE_SRC)" --pyperf "$(PYPERF_SRC)" $(BENCH_ARGS)
 
 # Throughput against threads (1..16) for the larson and xmalloc shapes,
 # every allocator: bench/results/scaling.{md,csv,png}.

@@ -1,0 +1,210 @@
+#!/usr/bin/env python3
+"""pyperformance's pure-Python benchmarks under pyperf, on three CPythons:
+python3 on its own pymalloc, obpython (CPython on obmalloc) and python3 on
+the drop-in (LD_PRELOAD=build/libobmalloc.so, PYTHONMALLOC=malloc).
+
+    bench/pyperf/run.py --pyperformance SRC --pyperf SRC [--out DIR]
+                        [--benchmarks a,b,...] [--rigorous]
+
+SRC: a checkout of github.com/python/pyperformance and of
+github.com/psf/pyperf (work trees or git directories, brought in by hand).
+Both are copied outside the project (~/.cache/obmalloc/pyperformance,
+keyed by their commits) and never committed.  The benchmarks are those
+that need no third-party package (no requirements.txt), each run by its
+own run_benchmark.py with pyperf's fast mode (--rigorous for its full
+mode), interpreters interleaved benchmark by benchmark.  Writes
+DIR/pyperformance.{md,csv}: per benchmark the mean and minimum of each
+interpreter, each as a ratio to pymalloc's (below 1: faster than
+pymalloc), and the geometric means.  A benchmark that fails under any of
+the three (for example one that needs a newer Python) is reported and
+left out of the means.
+"""
+import argparse
+import csv
+import json
+import math
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build")
+CACHE = os.path.join(os.path.expanduser("~"), ".cache", "obmalloc", "pyperformance")
+
+
+def pure_benchmarks(src):
+    """pyperformance's benchmark folders with no requirements.txt, in the
+    git directory src."""
+    base = "pyperformance/data-files/benchmarks"
+    ls = subprocess.run(["git", "--git-dir", src, "ls-tree", "-r", "--name-only", "HEAD", base],
+                        capture_output=True, text=True).stdout.split()
+    dirs = {p.split("/")[3] for p in ls if p.split("/")[3].startswith("bm_")}
+    reqs = {p.split("/")[3] for p in ls if p.endswith("/requirements.txt")}
+    return ["%s/%s" % (base, d) for d in sorted(dirs - reqs)]
+
+
+def export(src, sub, dest):
+    """A copy of the tree at src (work tree, or git directory's HEAD) in
+    dest; returns its commit (or 'worktree').  From a git directory,
+    pyperformance's pure-Python benchmarks only, one folder at a time (a
+    snapshot may lack the big data files of the others)."""
+    if os.path.isdir(os.path.join(src, sub)):
+        rev = subprocess.run(["git", "-C", src, "rev-parse", "HEAD"], capture_output=True,
+                             text=True).stdout.strip() or "worktree"
+        if os.path.exists(dest):
+            shutil.rmtree(dest)
+        shutil.copytree(src, dest, ignore=shutil.ignore_patterns(".git"))
+        return rev
+    rev = subprocess.run(["git", "--git-dir", src, "rev-parse", "HEAD"], capture_output=True,
+                         text=True).stdout.strip()
+    if not rev:
+        sys.exit("run.py: %s is neither a checkout with %s/ nor a git directory" % (src, sub))
+    stamp = dest + ".stamp"
+    if os.path.exists(stamp) and open(stamp).read() == rev:
+        return rev
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    parts = pure_benchmarks(src) if sub == "pyperformance" else [sub]
+    for part in parts:
+        archive = subprocess.run(["git", "--git-dir", src, "archive", "HEAD", part],
+                                 capture_output=True)
+        if archive.returncode != 0:
+            print("run.py: %s not in the snapshot: skipped" % part, file=sys.stderr)
+            continue
+        subprocess.run(["tar", "-x", "-C", dest], input=archive.stdout, check=True)
+    with open(stamp, "w") as f:
+        f.write(rev)
+    return rev
+
+
+def python3():
+    try:
+        with open(os.path.join(BUILD, "obpython.python")) as f:
+            return f.read().strip()
+    except OSError:
+        return shutil.which("python3")
+
+
+def values(path):
+    """Every value of every run of every benchmark in a pyperf JSON file."""
+    with open(path) as f:
+        data = json.load(f)
+    out = []
+    for bench in data.get("benchmarks", []):
+        for run in bench.get("runs", []):
+            out.extend(run.get("values", []))
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--pyperformance", required=True)
+    ap.add_argument("--pyperf", required=True)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "pyperformance"))
+    ap.add_argument("--benchmarks", default="")
+    ap.add_argument("--rigorous", action="store_true")
+    args = ap.parse_args()
+
+    os.makedirs(CACHE, exist_ok=True)
+    perf_rev = export(args.pyperf, "pyperf", os.path.join(CACHE, "pyperf"))
+    pp_rev = export(args.pyperformance, "pyperformance", os.path.join(CACHE, "pyperformance"))
+    bench_dir = os.path.join(CACHE, "pyperformance", "pyperformance", "data-files", "benchmarks")
+    names = sorted(d for d in os.listdir(bench_dir)
+                   if d.startswith("bm_")
+                   and os.path.exists(os.path.join(bench_dir, d, "run_benchmark.py"))
+                   and not os.path.exists(os.path.join(bench_dir, d, "requirements.txt")))
+    if args.benchmarks:
+        wanted = set(("bm_" + b if not b.startswith("bm_") else b)
+                     for b in args.benchmarks.split(","))
+        names = [n for n in names if n in wanted]
+    py = python3()
+    obpython = os.path.join(BUILD, "obpython")
+    lib = os.path.join(BUILD, "libobmalloc.so")
+    for need in (obpython, lib):
+        if not os.path.exists(need):
+            sys.exit("run.py: %s not built (make build)" % need)
+    base_env = {k: v for k, v in os.environ.items()
+                if k not in ("LD_PRELOAD", "PYTHONMALLOC") and not k.startswith("OBMALLOC_")}
+    base_env["PYTHONPATH"] = os.path.join(CACHE, "pyperf")
+    interps = {
+        "pymalloc": (py, {}),
+        "obpython": (obpython, {}),
+        "drop-in": (py, {"LD_PRELOAD": lib, "PYTHONMALLOC": "malloc"}),
+    }
+    mode = "--rigorous" if args.rigorous else "--fast"
+    results, failed = {}, {}
+    tmp = tempfile.mkdtemp()
+    for n in names:
+        for name, (binary, extra) in interps.items():
+            out = os.path.join(tmp, "%s-%s.json" % (n, name))
+            env = dict(base_env, **extra)
+            cmd = [binary, os.path.join(bench_dir, n, "run_benchmark.py"), mode, "--quiet",
+                   "--inherit-environ", "LD_PRELOAD,PYTHONMALLOC", "-o", out]
+            start = time.monotonic()
+            proc = subprocess.run(cmd, env=env, cwd=os.path.join(bench_dir, n),
+                                  capture_output=True, text=True)
+            if proc.returncode != 0 or not os.path.exists(out):
+                failed.setdefault(n, "%s: %s" % (name, (proc.stderr or proc.stdout).strip()
+                                                 .splitlines()[-1:] or "no output"))
+                break
+            results[(n, name)] = values(out)
+            print("pyperformance: %s %s %.1f s" % (n, name, time.monotonic() - start),
+                  file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+    done = [n for n in names if n not in failed and all((n, i) in results for i in interps)]
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    for n in done:
+        py_mean = statistics.mean(results[(n, "pymalloc")])
+        py_min = min(results[(n, "pymalloc")])
+        for name in interps:
+            v = results[(n, name)]
+            rows.append((n[3:], name, statistics.mean(v), min(v),
+                         statistics.mean(v) / py_mean, min(v) / py_min))
+    with open(os.path.join(args.out, "pyperformance.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["benchmark", "interpreter", "mean_s", "min_s", "mean_ratio_to_pymalloc",
+                    "min_ratio_to_pymalloc"])
+        for r in rows:
+            w.writerow([r[0], r[1], "%.6f" % r[2], "%.6f" % r[3], "%.4f" % r[4], "%.4f" % r[5]])
+
+    def geo(name, col):
+        rs = [r[col] for r in rows if r[1] == name]
+        return math.exp(sum(math.log(x) for x in rs) / len(rs)) if rs else float("nan")
+
+    md = ["# pyperformance: pure-Python benchmarks", "",
+          "pyperformance %s, pyperf %s, pyperf's %s mode; %s (pymalloc), obpython, and the "
+          "drop-in (LD_PRELOAD, PYTHONMALLOC=malloc); %s. Each cell: mean time, and its ratio "
+          "to pymalloc's by mean / by minimum (below 1: faster than pymalloc)." % (
+              pp_rev[:12], perf_rev[:12], mode[2:], py, time.strftime("%Y-%m-%d", time.gmtime())),
+          "", "| benchmark | pymalloc | obpython | drop-in |", "|---|---:|---:|---:|"]
+    for n in done:
+        cells = []
+        for name in interps:
+            r = [x for x in rows if x[0] == n[3:] and x[1] == name][0]
+            t = "%.1f ms" % (r[2] * 1e3) if r[2] < 1 else "%.2f s" % r[2]
+            cells.append(t if name == "pymalloc" else "%s (%.3f / %.3f)" % (t, r[4], r[5]))
+        md.append("| %s | %s |" % (n[3:], " | ".join(cells)))
+    md.append("| **geometric mean** | 1 | %.3f / %.3f | %.3f / %.3f |" % (
+        geo("obpython", 4), geo("obpython", 5), geo("drop-in", 4), geo("drop-in", 5)))
+    worst = {name: max((r for r in rows if r[1] == name), key=lambda r: r[4], default=None)
+             for name in ("obpython", "drop-in")}
+    md += ["", "Slowest against pymalloc (by mean): " + "; ".join(
+        "%s %s %.3f" % (k, w[0], w[4]) for k, w in worst.items() if w) + "."]
+    if failed:
+        md += ["", "Left out (failed under one of the interpreters): " +
+               "; ".join("%s (%s)" % (n[3:], why) for n, why in failed.items())]
+    text = "\n".join(md) + "\n"
+    with open(os.path.join(args.out, "pyperformance.md"), "w") as f:
+        f.write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
