@@ -188,7 +188,8 @@ def main():
         cells = []
         for name in interps:
             r = [x for x in rows if x[0] == n[3:] and x[1] == name][0]
-            t = "%.1f ms" % (r[2] * 1e3) if r[2] < 1 else "%.2f s" % r[2]
+            t = ("%.1f us" % (r[2] * 1e6) if r[2] < 1e-3 else
+                 "%.1f ms" % (r[2] * 1e3) if r[2] < 1 else "%.2f s" % r[2])
             cells.append(t if name == "pymalloc" else "%s (%.3f / %.3f)" % (t, r[4], r[5]))
         md.append("| %s | %s |" % (n[3:], " | ".join(cells)))
     md.append("| **geometric mean** | 1 | %.3f / %.3f | %.3f / %.3f |" % (
