@@ -18,8 +18,9 @@
  * leaves at most the request's size or HUGE_FIT_SLACK unused (its pages
  * were resident anyway; giving its tail back only to fault in another
  * block's pages cost malloc-large six times the page faults), else grows
- * the largest smaller one.  Blocks evicted and then needed again (a new mapping soon after an eviction)
- * count as regrets of the purge delay (purge.c), as purged arena pages do.
+ * the largest smaller one.  Blocks evicted and then needed again (a new
+ * mapping soon after an eviction) count as regrets of the purge delay
+ * (purge.c), as purged arena pages do.
  */
 #include <errno.h>
 #include <string.h>
@@ -59,8 +60,6 @@ static void note_mapped_locked(size_t bytes, uint64_t now_ms)
     evicted_bytes -= regret;
     _ob_purge_note_regret(regret / OB_PAGE_SIZE);
 }
-
-static size_t cache_limit_locked(void);
 
 void _ob_huge_totals(ob_huge_totals_t *t)
 {
