@@ -233,8 +233,10 @@ def allocators(wanted):
 
 def run_once(argv, env):
     start = time.monotonic()
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE)
+    # In a scratch directory: some programs leave files where they run
+    # (mimalloc-bench's rptest writes benchmark-random-*.txt).
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryDirectory() as scratch:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE, cwd=scratch)
         err = proc.stderr.read()
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.monotonic() - start
@@ -416,32 +418,16 @@ def main():
           "Machine: %s." % (runs, " (quick mode)" if args.quick else "", args.threads, machine),
           "Each cell: wall time (ratio to obmalloc) / peak RSS (ratio to obmalloc). "
           "A ratio above 1 means obmalloc is faster or smaller.", ""]
-    md.append("| workload | " + " | ".join(names) + " |")
-    md.append("|---|" + "---:|" * len(names))
-    for w in chosen:
-        cells = []
-        for a in names:
-            r = [x for x in rows if x[0] == w and x[1] == a]
-            if not r:
-                cells.append("")
-                continue
-            _, _, wall, rss, wr, rr = r[0][:6]
-            shown = "%.2fs" % wall if wall >= 0.1 else "%.1fms" % (wall * 1000)
-            cells.append("%s (%.2f) / %.0fM (%.2f)" % (shown, wr, rss, rr))
-        if any(cells):
-            md.append("| %s | %s |" % (w, " | ".join(cells)))
+    def time_cell(r):
+        _, _, wall, rss, wr, rr = r[:6]
+        shown = "%.2fs" % wall if wall >= 0.1 else "%.1fms" % (wall * 1000)
+        return "%s (%.2f) / %.0fM (%.2f)" % (shown, wr, rss, rr)
+
+    md += table(rows, names, chosen, time_cell)
     md += ["", "### The kernel's share", "",
            "System time in seconds / minor page faults (thousands), medians: what an "
            "allocator pays the kernel for mapping, purging and faulting memory in again.", ""]
-    md.append("| workload | " + " | ".join(names) + " |")
-    md.append("|---|" + "---:|" * len(names))
-    for w in chosen:
-        cells = []
-        for a in names:
-            r = [x for x in rows if x[0] == w and x[1] == a]
-            cells.append("%.2fs / %.0fk" % (r[0][6], r[0][7] / 1000.0) if r else "")
-        if any(cells):
-            md.append("| %s | %s |" % (w, " | ".join(cells)))
+    md += table(rows, names, chosen, lambda r: "%.2fs / %.0fk" % (r[6], r[7] / 1000.0))
     md += ["", "### Against the targets", ""]
     md += targets(rows, {w: all_wl[w][2] for w in chosen})
     md += ["", "Workloads:", ""]
@@ -454,6 +440,20 @@ def main():
     print(text)
     if args.docs:
         write_docs(text)
+
+
+def table(rows, names, chosen, cell):
+    """A markdown table, a line per workload, a column per allocator, each
+    cell cell(row) (empty where the allocator did not run it)."""
+    out = ["| workload | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for w in chosen:
+        cells = []
+        for a in names:
+            r = [x for x in rows if x[0] == w and x[1] == a]
+            cells.append(cell(r[0]) if r else "")
+        if any(cells):
+            out.append("| %s | %s |" % (w, " | ".join(cells)))
+    return out
 
 
 def read_rows(path):
