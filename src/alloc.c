@@ -81,23 +81,10 @@ void ob_free(void *p)
     free_fast(p);
 }
 
-void ob_free_sized(void *p, size_t size)
+/* A sized free that the fast path did not take (alloc.h): another
+ * thread's block, a huge one, debug mode, or a size that may be wrong. */
+__attribute__((noinline)) void _ob_free_sized_slow(void *p, size_t size)
 {
-    /* The size names the class, so the pool is found by masking: no map
-     * lookup.  A size that does not match the pool's class is caught. */
-    ob_heap_t *heap = ob_heap_get();
-    if (OB_LIKELY(size - 1 < OB_SMALL_MAX && ob_heap_owns(heap, p))) {
-        /* A small size means a one-page pool: the page is the pool (a
-         * tail page's free_bound is 0). */
-        ob_pool_t *pool = ob_page_of(ob_arena_of(p), p);
-        ob_block_t *b = p;
-        if (OB_LIKELY(pool->size_class == ob_size_class_small(size) &&
-                      ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
-                      !ob_block_is_marked(b, pool))) {
-            push_block(heap, pool, b);
-            return;
-        }
-    }
     if (ob_diverted()) {
         _ob_debug_free_sized(p, size);
         return;
@@ -109,6 +96,11 @@ void ob_free_sized(void *p, size_t size)
         _ob_fatal("sized free with a wrong size", p,
                   "the size given is larger than the block");
     free_fast(p);
+}
+
+void ob_free_sized(void *p, size_t size)
+{
+    free_sized_fast(p, size);
 }
 
 /* ---- sizes ------------------------------------------------------------ */

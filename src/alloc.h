@@ -17,6 +17,7 @@ OB_HIDDEN void *_ob_malloc_slow(size_t size);
 /* Never returns; declared to return a pointer so that the fast path can
  * reach it with a tail jump (a call would cost the fast path a frame). */
 OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
+OB_HIDDEN void _ob_free_sized_slow(void *p, size_t size);
 OB_HIDDEN void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
 
 /* The head of the pool's free list, which is not empty. */
@@ -138,6 +139,22 @@ OB_INLINE void free_fast(void *p)
     if (OB_LIKELY(free_if_owned(heap, p)))
         return;
     _ob_free_unowned(heap, p); /* also where a diverted free goes */
+}
+
+/* free_sized, C++'s sized delete: the pool says how big its blocks are,
+ * and a size up to that is taken on the fast path (sizes between the
+ * request and the usable size are allowed, and aligned blocks sit in
+ * classes larger than their request), so a sized free costs what a plain
+ * one does.  A larger size is certainly wrong: the slow path says so. */
+OB_INLINE void free_sized_fast(void *p, size_t size)
+{
+    ob_heap_t *heap = ob_heap_get();
+    if (OB_LIKELY(ob_heap_owns(heap, p))) {
+        ob_arena_t *a = ob_arena_of(p);
+        if (OB_LIKELY(size <= ob_pool_of(a, p)->block_size) && free_if_owned_by(heap, a, p))
+            return;
+    }
+    _ob_free_sized_slow(p, size);
 }
 
 #endif /* OB_ALLOC_H */

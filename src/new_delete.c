@@ -136,20 +136,19 @@ void *_ZnamSt11align_val_tRKSt9nothrow_t(size_t size, size_t align, const void *
 }
 
 /* ---- operator delete -------------------------------------------------- */
-/* Sized forms go to the sized free, which finds a small block's pool from
- * the size (and checks the size against it).  An aligned block's size is
- * checked the same way: ob_free_sized accepts any size up to the usable
- * size. */
+/* Sized forms take the sized free (alloc.h), which checks the size
+ * against the block's pool: any size up to the usable size is accepted,
+ * an aligned block's too. */
 
 void _ZdlPv(void *p) { free_fast(p); }
 void _ZdaPv(void *p) { free_fast(p); }
-void _ZdlPvm(void *p, size_t size) { ob_free_sized(p, size); }
-void _ZdaPvm(void *p, size_t size) { ob_free_sized(p, size); }
+void _ZdlPvm(void *p, size_t size) { free_sized_fast(p, size); }
+void _ZdaPvm(void *p, size_t size) { free_sized_fast(p, size); }
 void _ZdlPvRKSt9nothrow_t(void *p, const void *nt) { free_fast(p); }
 void _ZdaPvRKSt9nothrow_t(void *p, const void *nt) { free_fast(p); }
 void _ZdlPvSt11align_val_t(void *p, size_t align) { free_fast(p); }
 void _ZdaPvSt11align_val_t(void *p, size_t align) { free_fast(p); }
-void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) { ob_free_sized(p, size); }
-void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) { ob_free_sized(p, size); }
+void _ZdlPvmSt11align_val_t(void *p, size_t size, size_t align) { free_sized_fast(p, size); }
+void _ZdaPvmSt11align_val_t(void *p, size_t size, size_t align) { free_sized_fast(p, size); }
 void _ZdlPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { free_fast(p); }
 void _ZdaPvSt11align_val_tRKSt9nothrow_t(void *p, size_t align, const void *nt) { free_fast(p); }

@@ -229,13 +229,13 @@ OB_EXPORT_C size_t malloc_usable_size(void *p)
 /* C23. */
 OB_EXPORT_C void free_sized(void *p, size_t size)
 {
-    ob_free_sized(p, size);
+    free_sized_fast(p, size);
 }
 
 OB_EXPORT_C void free_aligned_sized(void *p, size_t alignment, size_t size)
 {
     (void)alignment;
-    ob_free_sized(p, size);
+    free_sized_fast(p, size);
 }
 
 /* glibc: give free memory back to the OS. */

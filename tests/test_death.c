@@ -191,6 +191,14 @@ static void sized_free_wrong(void)
     ob_free_sized(p, 4000);
 }
 
+/* A medium block (a class above 512 bytes, a multi-page pool): the fast
+ * path checks the size against the pool's block size too. */
+static void sized_free_wrong_medium(void)
+{
+    void *p = ob_malloc(1500);
+    ob_free_sized(p, 1537);
+}
+
 static void *free_twice_thread(void *arg)
 {
     ob_free(arg);
@@ -269,6 +277,7 @@ int main(void)
     CHECK(dies_with(free_misaligned, "invalid free"));
     CHECK(dies_with(realloc_foreign, "invalid realloc"));
     CHECK(dies_with(sized_free_wrong, "sized free with a wrong size"));
+    CHECK(dies_with(sized_free_wrong_medium, "sized free with a wrong size"));
     CHECK(dies_with(double_free_remote_then_local, "invalid free"));
     CHECK(dies_with(check_interior, "invalid pointer"));
     CHECK(dies_with(check_stack, "invalid pointer"));
