@@ -55,6 +55,14 @@ PYTHON = python3()
 MIBENCH_DEFAULT = os.environ.get("OBMALLOC_MIBENCH") or os.path.join(
     os.path.expanduser("~"), ".cache", "obmalloc", "mimalloc-bench")
 OBPYTHON = os.path.join(BUILD, "obpython")
+# pyperformance's pure-Python benchmarks, run by bench/pyperf/run.py (make
+# bench-pyperformance), which takes too long to run inside the suite: the
+# suite shows its latest results, with their date, as its pyperformance row.
+PYPERFORMANCE_DEFAULT = os.path.join(ROOT, "bench", "results", "pyperformance")
+# issue 25: obpython at least 5 % faster than pymalloc on the geometric
+# mean, and no benchmark more than 5 % slower.
+PYPERFORMANCE_GEOMEAN = 1 / 1.05
+PYPERFORMANCE_WORST = 1.05
 
 
 # CPython's own regression tests (Debian: libpython3.11-testsuite); the first
@@ -282,6 +290,9 @@ def main():
                          "variables set (OBMALLOC_* options); LIB 'obpython', or the path "
                          "of another obpython build, runs that obpython (Python workloads "
                          "only); repeatable")
+    ap.add_argument("--pyperformance", metavar="DIR", default=PYPERFORMANCE_DEFAULT,
+                    help="bench/pyperf/run.py's results to show as the pyperformance row "
+                         "(default: bench/results/pyperformance, when present; 'none' for none)")
     ap.add_argument("--list-mibench", metavar="DIR", help=argparse.SUPPRESS)
     ap.add_argument("--render", metavar="CSV",
                     help="write the tables, targets and chart again from a suite.csv "
@@ -430,6 +441,7 @@ def main():
     md += table(rows, names, chosen, lambda r: "%.2fs / %.0fk" % (r[6], r[7] / 1000.0))
     md += ["", "### Against the targets", ""]
     md += targets(rows, {w: all_wl[w][2] for w in chosen})
+    md += pyperformance_row(args.pyperformance)
     md += ["", "Workloads:", ""]
     for w in chosen:
         md.append("- **%s**: %s" % (w, all_wl[w][0]))
@@ -534,6 +546,48 @@ def targets(rows, kinds):
             continue
         out.append("- **%s**: %s%s" % (w, "missed: " + "; ".join(missed) + ". " if missed else "all met. ",
                                        "Met: " + "; ".join(met) + "." if missed and met else ""))
+    return out
+
+
+def pyperformance_row(folder):
+    """The pyperformance row: bench/pyperf/run.py's ratios to pymalloc, per
+    benchmark and as geometric means, against issue 25's targets."""
+    csv_path = os.path.join(folder or "", "pyperformance.csv")
+    if not folder or folder == "none" or not os.path.exists(csv_path):
+        return []
+    by = {}  # benchmark -> interpreter -> (mean ratio, min ratio)
+    with open(csv_path, newline="") as f:
+        for r in csv.DictReader(f):
+            by.setdefault(r["benchmark"], {})[r["interpreter"]] = (
+                float(r["mean_ratio_to_pymalloc"]), float(r["min_ratio_to_pymalloc"]))
+    meta_path = os.path.join(folder, "pyperformance.meta")
+    meta = open(meta_path).read().strip() if os.path.exists(meta_path) else "date unknown"
+    interps = ("obpython", "drop-in")
+
+    def geo(i, k):
+        xs = [v[i][k] for v in by.values() if i in v]
+        return statistics.geometric_mean(xs) if xs else float("nan")
+    out = ["", "### pyperformance", "",
+           "CPython's own benchmark programs, pure-Python ones (bench/pyperf/run.py, `make "
+           "bench-pyperformance`; not rerun by this suite): %s. Each cell: time as a ratio to "
+           "pymalloc's, by mean / by minimum (below 1: faster than pymalloc)." % meta, "",
+           "| benchmark | obpython | drop-in |", "|---|---:|---:|"]
+    for b in sorted(by):
+        out.append("| %s | %s |" % (b, " | ".join(
+            "%.3f / %.3f" % by[b][i] if i in by[b] else "" for i in interps)))
+    out.append("| **geometric mean** (%d) | %s |" % (len(by), " | ".join(
+        "**%.3f / %.3f**" % (geo(i, 0), geo(i, 1)) for i in interps)))
+    out += ["", "Against the targets (obpython at least 5% faster than pymalloc on the "
+            "geometric mean of the means, no benchmark more than 5% slower):", ""]
+    for i in interps:
+        g = geo(i, 0)
+        worse = sorted(((v[i][0], b) for b, v in by.items()
+                        if i in v and v[i][0] > PYPERFORMANCE_WORST), reverse=True)
+        out.append("- **%s**: geometric mean %.3f (%s); %s." % (
+            i, g, "met" if g <= PYPERFORMANCE_GEOMEAN else "missed",
+            "no benchmark more than 5%% slower" if not worse else
+            "%d more than 5%% slower: %s" % (len(worse), ", ".join(
+                "%s %.3f (by minimum %.3f)" % (b, r, by[b][i][1]) for r, b in worse))))
     return out
 
 

@@ -4,26 +4,32 @@ python3 on its own pymalloc, obpython (CPython on obmalloc) and python3 on
 the drop-in (LD_PRELOAD=build/libobmalloc.so, PYTHONMALLOC=malloc).
 
     bench/pyperf/run.py --pyperformance SRC --pyperf SRC [--out DIR]
-                        [--benchmarks a,b,...] [--rigorous]
+                        [--benchmarks a,b,...] [--rigorous] [--rounds N]
 
 SRC: a checkout of github.com/python/pyperformance and of
 github.com/psf/pyperf (work trees or git directories, brought in by hand).
 Both are copied outside the project (~/.cache/obmalloc/pyperformance,
 keyed by their commits) and never committed.  The benchmarks are those
-that need no third-party package (no requirements.txt), each run by its
-own run_benchmark.py with pyperf's fast mode (--rigorous for its full
-mode), interpreters interleaved benchmark by benchmark.  Writes
-DIR/pyperformance.{md,csv}: per benchmark the mean and minimum of each
-interpreter, each as a ratio to pymalloc's (below 1: faster than
-pymalloc), and the geometric means.  A benchmark that fails under any of
-the three (for example one that needs a newer Python) is reported and
-left out of the means.
+that need no third-party package (no requirements.txt), with their
+variants (a folder's bm_<name>.toml files: pickle_dict, unpickle_list,
+async_tree_io...), each run by its own run_benchmark.py with the
+variant's extra_opts, in pyperf's fast mode (--rigorous for its full
+mode).  The interpreters are interleaved benchmark by benchmark, and with
+--rounds N the whole pass is made N times, every value pooled: noise on
+this shared machine then falls on the three alike.  Writes
+DIR/pyperformance.{md,csv} and DIR/pyperformance.meta: per benchmark the
+mean and minimum of each interpreter, each as a ratio to pymalloc's (below
+1: faster than pymalloc), and the geometric means; bench/suite.py
+--pyperformance DIR puts them in the suite's tables.  A benchmark that
+fails under any of the three (for example one that needs a newer Python)
+is reported and left out of the means.
 """
 import argparse
 import csv
 import json
 import math
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -82,6 +88,32 @@ def export(src, sub, dest):
     return rev
 
 
+def variants(bench_dir, folder):
+    """(name, extra arguments) of a benchmark folder and of its variants:
+    pyproject.toml names the folder's own benchmark, each bm_<name>.toml
+    a variant; both may give extra_opts, the arguments its
+    run_benchmark.py needs (pickle's "pickle", "pickle_dict"...)."""
+    def read(path):
+        text = open(path).read()
+        name = re.search(r'^name\s*=\s*"([^"]+)"', text.split("[tool.pyperformance]")[-1], re.M)
+        opts = re.search(r'^extra_opts\s*=\s*\[([^\]]*)\]', text, re.M)
+        extra = re.findall(r'"([^"]*)"', opts.group(1)) if opts else []
+        return (name.group(1) if name else None), extra
+    d = os.path.join(bench_dir, folder)
+    out = []
+    own, extra = read(os.path.join(d, "pyproject.toml")) \
+        if os.path.exists(os.path.join(d, "pyproject.toml")) else (None, [])
+    out.append((own or folder[3:], extra))
+    for f in sorted(os.listdir(d)):
+        # A variant is known by its file's name, as in pyperformance's
+        # MANIFEST (bm_btree_gc_only.toml is btree_gc_only, whatever its
+        # name field says); one that repeats a name already taken is not
+        # in the MANIFEST (bm_btree/bm_btree.toml).
+        if f.startswith("bm_") and f.endswith(".toml") and f[3:-5] not in dict(out):
+            out.append((f[3:-5], read(os.path.join(d, f))[1]))
+    return out
+
+
 def python3():
     try:
         with open(os.path.join(BUILD, "obpython.python")) as f:
@@ -108,19 +140,29 @@ def main():
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results", "pyperformance"))
     ap.add_argument("--benchmarks", default="")
     ap.add_argument("--rigorous", action="store_true")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="passes over every benchmark and interpreter, values pooled")
     args = ap.parse_args()
 
     os.makedirs(CACHE, exist_ok=True)
     perf_rev = export(args.pyperf, "pyperf", os.path.join(CACHE, "pyperf"))
     pp_rev = export(args.pyperformance, "pyperformance", os.path.join(CACHE, "pyperformance"))
     bench_dir = os.path.join(CACHE, "pyperformance", "pyperformance", "data-files", "benchmarks")
-    names = sorted(d for d in os.listdir(bench_dir)
-                   if d.startswith("bm_")
-                   and os.path.exists(os.path.join(bench_dir, d, "run_benchmark.py"))
-                   and not os.path.exists(os.path.join(bench_dir, d, "requirements.txt")))
+    folders = sorted(d for d in os.listdir(bench_dir)
+                     if d.startswith("bm_")
+                     and os.path.exists(os.path.join(bench_dir, d, "run_benchmark.py"))
+                     and not os.path.exists(os.path.join(bench_dir, d, "requirements.txt")))
+    # name -> (folder, extra arguments), names without pyperformance's bm_
+    benchmarks = {}
+    for d in folders:
+        for name, extra in variants(bench_dir, d):
+            benchmarks[name] = (d, extra)
+    names = sorted(benchmarks)
     if args.benchmarks:
-        wanted = set(("bm_" + b if not b.startswith("bm_") else b)
-                     for b in args.benchmarks.split(","))
+        wanted = set(b[3:] if b.startswith("bm_") else b for b in args.benchmarks.split(","))
+        unknown = wanted - set(names)
+        if unknown:
+            sys.exit("run.py: no such benchmark: %s" % ", ".join(sorted(unknown)))
         names = [n for n in names if n in wanted]
     py = python3()
     obpython = os.path.join(BUILD, "obpython")
@@ -139,22 +181,26 @@ def main():
     mode = "--rigorous" if args.rigorous else "--fast"
     results, failed = {}, {}
     tmp = tempfile.mkdtemp()
-    for n in names:
-        for name, (binary, extra) in interps.items():
-            out = os.path.join(tmp, "%s-%s.json" % (n, name))
-            env = dict(base_env, **extra)
-            cmd = [binary, os.path.join(bench_dir, n, "run_benchmark.py"), mode, "--quiet",
-                   "--inherit-environ", "LD_PRELOAD,PYTHONMALLOC", "-o", out]
-            start = time.monotonic()
-            proc = subprocess.run(cmd, env=env, cwd=os.path.join(bench_dir, n),
-                                  capture_output=True, text=True)
-            if proc.returncode != 0 or not os.path.exists(out):
-                failed.setdefault(n, "%s: %s" % (name, (proc.stderr or proc.stdout).strip()
-                                                 .splitlines()[-1:] or "no output"))
-                break
-            results[(n, name)] = values(out)
-            print("pyperformance: %s %s %.1f s" % (n, name, time.monotonic() - start),
-                  file=sys.stderr)
+    for rnd in range(args.rounds):
+        for n in names:
+            if n in failed:
+                continue
+            folder, opts = benchmarks[n]
+            for name, (binary, extra) in interps.items():
+                out = os.path.join(tmp, "%s-%s-%d.json" % (n, name, rnd))
+                env = dict(base_env, **extra)
+                cmd = [binary, os.path.join(bench_dir, folder, "run_benchmark.py"), mode,
+                       "--quiet", "--inherit-environ", "LD_PRELOAD,PYTHONMALLOC", "-o", out] + opts
+                start = time.monotonic()
+                proc = subprocess.run(cmd, env=env, cwd=os.path.join(bench_dir, folder),
+                                      capture_output=True, text=True)
+                if proc.returncode != 0 or not os.path.exists(out):
+                    failed.setdefault(n, "%s: %s" % (name, (proc.stderr or proc.stdout).strip()
+                                                     .splitlines()[-1:] or "no output"))
+                    break
+                results.setdefault((n, name), []).extend(values(out))
+                print("pyperformance: round %d/%d %s %s %.1f s" % (
+                    rnd + 1, args.rounds, n, name, time.monotonic() - start), file=sys.stderr)
     shutil.rmtree(tmp, ignore_errors=True)
 
     done = [n for n in names if n not in failed and all((n, i) in results for i in interps)]
@@ -165,7 +211,7 @@ def main():
         py_min = min(results[(n, "pymalloc")])
         for name in interps:
             v = results[(n, name)]
-            rows.append((n[3:], name, statistics.mean(v), min(v),
+            rows.append((n, name, statistics.mean(v), min(v),
                          statistics.mean(v) / py_mean, min(v) / py_min))
     with open(os.path.join(args.out, "pyperformance.csv"), "w", newline="") as f:
         w = csv.writer(f)
@@ -178,20 +224,24 @@ def main():
         rs = [r[col] for r in rows if r[1] == name]
         return math.exp(sum(math.log(x) for x in rs) / len(rs)) if rs else float("nan")
 
+    meta = "pyperformance %s, pyperf %s, pyperf's %s mode, %d round(s); %s (pymalloc), " \
+           "obpython, and the drop-in (LD_PRELOAD, PYTHONMALLOC=malloc); %s" % (
+               pp_rev[:12], perf_rev[:12], mode[2:], args.rounds, py,
+               time.strftime("%Y-%m-%d", time.gmtime()))
+    with open(os.path.join(args.out, "pyperformance.meta"), "w") as f:
+        f.write(meta + "\n")
     md = ["# pyperformance: pure-Python benchmarks", "",
-          "pyperformance %s, pyperf %s, pyperf's %s mode; %s (pymalloc), obpython, and the "
-          "drop-in (LD_PRELOAD, PYTHONMALLOC=malloc); %s. Each cell: mean time, and its ratio "
-          "to pymalloc's by mean / by minimum (below 1: faster than pymalloc)." % (
-              pp_rev[:12], perf_rev[:12], mode[2:], py, time.strftime("%Y-%m-%d", time.gmtime())),
+          meta + ". Each cell: mean time, and its ratio "
+          "to pymalloc's by mean / by minimum (below 1: faster than pymalloc).",
           "", "| benchmark | pymalloc | obpython | drop-in |", "|---|---:|---:|---:|"]
     for n in done:
         cells = []
         for name in interps:
-            r = [x for x in rows if x[0] == n[3:] and x[1] == name][0]
+            r = [x for x in rows if x[0] == n and x[1] == name][0]
             t = ("%.1f us" % (r[2] * 1e6) if r[2] < 1e-3 else
                  "%.1f ms" % (r[2] * 1e3) if r[2] < 1 else "%.2f s" % r[2])
             cells.append(t if name == "pymalloc" else "%s (%.3f / %.3f)" % (t, r[4], r[5]))
-        md.append("| %s | %s |" % (n[3:], " | ".join(cells)))
+        md.append("| %s | %s |" % (n, " | ".join(cells)))
     md.append("| **geometric mean** | 1 | %.3f / %.3f | %.3f / %.3f |" % (
         geo("obpython", 4), geo("obpython", 5), geo("drop-in", 4), geo("drop-in", 5)))
     worst = {name: max((r for r in rows if r[1] == name), key=lambda r: r[4], default=None)
@@ -200,7 +250,7 @@ def main():
         "%s %s %.3f" % (k, w[0], w[4]) for k, w in worst.items() if w) + "."]
     if failed:
         md += ["", "Left out (failed under one of the interpreters): " +
-               "; ".join("%s (%s)" % (n[3:], why) for n, why in failed.items())]
+               "; ".join("%s (%s)" % (n, why) for n, why in failed.items())]
     text = "\n".join(md) + "\n"
     with open(os.path.join(args.out, "pyperformance.md"), "w") as f:
         f.write(text)
