@@ -114,6 +114,24 @@ static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
     head_changed(heap, pool->size_class);
 }
 
+/* The head goes behind the others (list_push_back's reason), its
+ * successor becomes the head: what list_remove then list_push_back do,
+ * with one change of head instead of two.  The list has two pools or
+ * more. */
+static void list_rotate(ob_heap_t *heap, ob_pool_t *head)
+{
+    ob_pool_list_t *list = &heap->pools[head->size_class];
+    ob_assert(list->head == head && head->next != NULL);
+    head->used &= (uint16_t)~OB_USED_KEEP;
+    list->head = head->next;
+    list->head->prev = NULL;
+    head->next = NULL;
+    head->prev = list->tail;
+    list->tail->next = head;
+    list->tail = head;
+    head_changed(heap, head->size_class);
+}
+
 /* ---- creating heaps --------------------------------------------------- */
 
 /* A heap from nothing, in the registry (which the statistics and
@@ -225,8 +243,12 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
     for (;;) {
         ob_pool_t *pool;
         while ((pool = heap->pools[cls].head) != NULL) {
-            if (pool->free != NULL || _ob_pool_collect_remote(pool) ||
-                _ob_pool_extend(pool))
+            /* The two calls cost more than their tests: skip them when the
+             * remote list is empty and every block is carved. */
+            if (pool->free != NULL ||
+                (ob_remote_list(atomic_load_explicit(&pool->remote, memory_order_relaxed)) &&
+                 _ob_pool_collect_remote(pool)) ||
+                (pool->carved < pool->capacity && _ob_pool_extend(pool)))
                 goto pop;
             /* Nothing left here.  The first time, to the back of the list:
              * its blocks, freed meanwhile, stay on the fast free path, and
@@ -236,8 +258,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
              * slow paths and an atomic operation. */
             if (!(pool->flags & OB_POOL_DRY) && pool->next != NULL) {
                 pool->flags |= OB_POOL_DRY;
-                list_remove(heap, pool);
-                list_push_back(heap, pool);
+                list_rotate(heap, pool);
                 continue;
             }
             if (!_ob_pool_try_mark_full(pool))
