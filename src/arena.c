@@ -367,7 +367,7 @@ static void claim_pages(ob_heap_t *heap, ob_arena_t *a, size_t i, size_t from, s
     a->pages[i].npages = (uint8_t)n;
     for (size_t j = from > 1 ? from : 1; j < n; j++) {
         ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
-        a->pages[i + j].to_head = (uint16_t)(j * sizeof(ob_pool_t));
+        a->head[i + j] = (uint8_t)i;
     }
 }
 
@@ -376,7 +376,7 @@ static ob_pool_t *take_span(ob_heap_t *heap, ob_arena_t *a, size_t i,
 {
     *zeroed = !ob_bitmap_any(a->dirty_map, i, n);
     claim_pages(heap, a, i, 0, n);
-    a->pages[i].to_head = 0;
+    a->head[i] = (uint8_t)i;
     return &a->pages[i];
 }
 
@@ -461,7 +461,7 @@ bool _ob_arena_release_pages(ob_pool_t *pool)
     size_t n = pool->npages;
     for (size_t j = 0; j < n; j++) {
         ob_pool_set_state(&a->pages[i + j], OB_POOL_FREE);
-        a->pages[i + j].to_head = 0;
+        a->head[i + j] = 0;
     }
     ob_bitmap_clear(a->used_map, i, n);
     ob_bitmap_set(a->recent_map, i, n);

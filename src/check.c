@@ -46,7 +46,7 @@ static void check_pool(ob_pool_t *pool, void *ctx)
     }
     for (size_t j = 1; j < pool->npages; j++) {
         const ob_pool_t *tail = &a->pages[index + j];
-        if (ob_pool_state(tail) != OB_POOL_TAIL || tail->to_head != j * sizeof(ob_pool_t))
+        if (ob_pool_state(tail) != OB_POOL_TAIL || a->head[index + j] != index)
             problem(c, start, "page %zu of the pool at page %zu does not point back", index + j, index);
     }
     uint32_t capacity_end = ob_pool_capacity_end(pool);

@@ -407,12 +407,10 @@ OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
 
 OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
 {
-    /* Byte arithmetic (descriptors are 64 bytes) keeps this to a few
-     * instructions: the page's descriptor, then its distance to the pool's. */
-    uintptr_t page_bytes = ((uintptr_t)p >> (OB_PAGE_SHIFT - 6)) &
-                           ((OB_ARENA_PAGES - 1) << 6);
-    ob_pool_t *page = (ob_pool_t *)((char *)a->pages + page_bytes);
-    return (ob_pool_t *)((char *)page - page->to_head);
+    /* Byte arithmetic (descriptors are 64 bytes): indexing pages[] led the
+     * compiler to compute the address twice on the fast free. */
+    size_t head = a->head[((uintptr_t)p & OB_ARENA_MASK) >> OB_PAGE_SHIFT];
+    return (ob_pool_t *)((uintptr_t)a->pages + (head << 6));
 }
 
 /* The pool's first page, and its first block (block_offset bytes in). */

@@ -124,7 +124,7 @@ extern OB_HIDDEN uintptr_t _ob_secret;
 
 enum ob_pool_state {
     OB_POOL_FREE = 0,   /* page not in any pool (or an arena header page) */
-    OB_POOL_TAIL,       /* non-first page of a pool: see to_head          */
+    OB_POOL_TAIL,       /* non-first page of a pool: see ob_arena_t.head  */
     OB_POOL_ACTIVE,     /* on its heap's list for its class               */
     OB_POOL_FULL,       /* no free block; off every list; wants NOTIFY    */
     OB_POOL_DEDICATED,  /* one over-aligned block; off every list         */
@@ -177,8 +177,8 @@ struct ob_heap;
  *   used & OB_USED_KEEP <=> pool == heap->current[size_class] && capacity > 1:
  *     the current pool stays when it empties, so the fast free's --used
  *     reaches 0 only for a pool that goes back to its arena
- * For every page i of a pool starting at page h:
- *   pages[i].to_head == (i - h) * sizeof(ob_pool_t).
+ * For every page i of a pool starting at page h (arena invariants below):
+ *   arena->head[i] == h.
  */
 enum {
     OB_POOL_ZEROED = 1,     /* uncarved memory is zero, and so is a single-
@@ -201,8 +201,8 @@ typedef struct ob_pool {
     uint16_t carved;       /* blocks carved so far (owner only)            */
     uint64_t divisor;      /* floor(2^64 / block_size) + 1                 */
     uint16_t capacity;     /* blocks the pool can hold                     */
-    uint16_t to_head;      /* bytes from this page's descriptor back to
-                              its pool's (the first page's)                */
+    uint16_t _unused;      /* (a tail page finds its pool through its
+                              arena's head[], below)                       */
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
@@ -229,6 +229,8 @@ _Static_assert(sizeof(ob_pool_t) == 64, "one cache line per descriptor");
  *              taken since (a pool that takes one is a regret, purge.c)
  *   half_state[h] == OB_HALF_WHOLE only if huge_backed: every page of
  *              half h is resident, dirty or not (hugepage.c)
+ *   head[i] == h for page i of a pool whose first page is h; 0 for a
+ *              page in no pool (fresh pages are zero: no set-up needed)
  */
 typedef struct ob_arena {
     _Atomic(struct ob_heap *) heap;   /* owner; NULL while abandoned      */
@@ -248,8 +250,18 @@ typedef struct ob_arena {
     uint32_t spare_pages;             /* resident free pages, as a spare  */
     uint32_t _pad32;
     uint64_t _pad;
+    /* For each page, the first page of its pool; 0 for a page in no pool
+     * (page 0 is the header's: its descriptor, FREE, fails every test a
+     * free page's would).  A free finds its pool from here: 256 bytes
+     * that stay in the first-level cache, where reading the page's own
+     * descriptor first cost a second cache miss, one after the other, for
+     * a block in a pool's second page. */
+    uint8_t head[OB_ARENA_PAGES];
     ob_pool_t pages[OB_ARENA_PAGES];
 } ob_arena_t;
+
+_Static_assert(OB_ARENA_PAGES <= 256, "head[] holds page numbers in a byte");
+_Static_assert(offsetof(ob_arena_t, pages) % 64 == 0, "descriptors on cache lines");
 
 /* Arena layout (4 KiB guard pages, PROT_NONE, hold no data and cost no
  * memory; they keep block overflows away from the metadata):

@@ -71,7 +71,12 @@ static void test_map(void)
     ob_arena_t *a = ob_arena_of(medium);
     ob_pool_t *pool = ob_pool_of(a, medium);
     size_t offset = ob_offset_in_pool(pool, medium);
-    CHECK(pool == ob_page_of(a, medium) - ob_page_of(a, medium)->to_head / sizeof(ob_pool_t));
+    size_t first = (size_t)(pool - a->pages);
+    CHECK(&a->pages[a->head[ob_page_of(a, medium) - a->pages]] == pool);
+    CHECK(pool->npages >= 2 && a->head[first] == first && ob_pool_state(pool) == OB_POOL_ACTIVE);
+    for (size_t j = 1; j < pool->npages; j++) /* every page of the pool leads to it */
+        CHECK(a->head[first + j] == first && ob_pool_state(&a->pages[first + j]) == OB_POOL_TAIL &&
+              ob_pool_of(a, ob_pool_page_start(pool) + j * OB_PAGE_SIZE) == pool);
     CHECK(ob_pool_blocks(pool) + offset == (char *)medium);
     CHECK_EQ(pool->block_size, 5120);
     CHECK(ob_pool_is_block_offset(pool, offset, ob_pool_carved(pool)));
