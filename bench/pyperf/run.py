@@ -201,8 +201,18 @@ def main():
                 results.setdefault((n, name), []).extend(values(out))
                 print("pyperformance: round %d/%d %s %s %.1f s" % (
                     rnd + 1, args.rounds, n, name, time.monotonic() - start), file=sys.stderr)
+            # What is done so far is on disk: a long run cut short keeps it.
+            report(args, names, interps, results, failed, mode, pp_rev, perf_rev, py,
+                   " (in progress: round %d of %d, at %s)" % (rnd + 1, args.rounds, n))
     shutil.rmtree(tmp, ignore_errors=True)
 
+    text = report(args, names, interps, results, failed, mode, pp_rev, perf_rev, py, "")
+    print(text)
+
+
+def report(args, names, interps, results, failed, mode, pp_rev, perf_rev, py, progress):
+    """Writes the results so far (DIR/pyperformance.{csv,md,meta}) and
+    returns the markdown; progress says how far the run got."""
     done = [n for n in names if n not in failed and all((n, i) in results for i in interps)]
     os.makedirs(args.out, exist_ok=True)
     rows = []
@@ -227,7 +237,7 @@ def main():
     meta = "pyperformance %s, pyperf %s, pyperf's %s mode, %d round(s); %s (pymalloc), " \
            "obpython, and the drop-in (LD_PRELOAD, PYTHONMALLOC=malloc); %s" % (
                pp_rev[:12], perf_rev[:12], mode[2:], args.rounds, py,
-               time.strftime("%Y-%m-%d", time.gmtime()))
+               time.strftime("%Y-%m-%d", time.gmtime())) + progress
     with open(os.path.join(args.out, "pyperformance.meta"), "w") as f:
         f.write(meta + "\n")
     md = ["# pyperformance: pure-Python benchmarks", "",
@@ -254,7 +264,7 @@ def main():
     text = "\n".join(md) + "\n"
     with open(os.path.join(args.out, "pyperformance.md"), "w") as f:
         f.write(text)
-    print(text)
+    return text
 
 
 if __name__ == "__main__":
