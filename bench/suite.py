@@ -424,9 +424,10 @@ def main():
     machine = "%s, %d cores, %s, Python %s; %s" % (
         platform.machine(), os.cpu_count(), platform.release(), platform.python_version(),
         time.strftime("%Y-%m-%d", time.gmtime()))
-    md = ["# Benchmark results", "",
-          "Median of %d run(s)%s, %d threads for the multi-threaded workloads. "
-          "Machine: %s." % (runs, " (quick mode)" if args.quick else "", args.threads, machine),
+    counted = (rendered_header(args.render) if args.render else "Median of %d run(s)%s, %d threads for the multi-threaded "
+        "workloads. Machine: %s" % (runs, " (quick mode)" if args.quick else "", args.threads,
+                                     machine))
+    md = ["# Benchmark results", "", counted + ".",
           "Each cell: wall time (ratio to obmalloc) / peak RSS (ratio to obmalloc). "
           "A ratio above 1 means obmalloc is faster or smaller.", ""]
     def time_cell(r):
@@ -466,6 +467,17 @@ def table(rows, names, chosen, cell):
         if any(cells):
             out.append("| %s | %s |" % (w, " | ".join(cells)))
     return out
+
+
+def rendered_header(csv_path):
+    """For --render: the run's own line (runs, threads, machine, date) from
+    the suite.md beside the CSV, else what can be said without it."""
+    md = os.path.join(os.path.dirname(os.path.abspath(csv_path)), "suite.md")
+    if os.path.exists(md):
+        for line in open(md):
+            if line.startswith("Median of "):
+                return line.strip().rstrip(".")
+    return "Medians as recorded in %s" % os.path.basename(csv_path)
 
 
 def read_rows(path):
