@@ -424,9 +424,12 @@ def main():
     machine = "%s, %d cores, %s, Python %s; %s" % (
         platform.machine(), os.cpu_count(), platform.release(), platform.python_version(),
         time.strftime("%Y-%m-%d", time.gmtime()))
-    counted = (rendered_header(args.render) if args.render else "Median of %d run(s)%s, %d threads for the multi-threaded "
-        "workloads. Machine: %s" % (runs, " (quick mode)" if args.quick else "", args.threads,
-                                     machine))
+    if args.render:
+        counted = rendered_header(args.render)
+    else:
+        counted = "Median of %d run(s)%s, %d threads for the multi-threaded workloads. " \
+                  "Machine: %s" % (runs, " (quick mode)" if args.quick else "", args.threads,
+                                   machine)
     md = ["# Benchmark results", "", counted + ".",
           "Each cell: wall time (ratio to obmalloc) / peak RSS (ratio to obmalloc). "
           "A ratio above 1 means obmalloc is faster or smaller.", ""]

@@ -400,11 +400,6 @@ OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
     return ob_arena_of(pool);
 }
 
-OB_INLINE ob_pool_t *ob_page_of(ob_arena_t *a, const void *p)
-{
-    return &a->pages[((uintptr_t)p & OB_ARENA_MASK) >> OB_PAGE_SHIFT];
-}
-
 OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
 {
     /* Byte arithmetic (descriptors are 64 bytes): indexing pages[] led the

@@ -72,7 +72,7 @@ static void test_map(void)
     ob_pool_t *pool = ob_pool_of(a, medium);
     size_t offset = ob_offset_in_pool(pool, medium);
     size_t first = (size_t)(pool - a->pages);
-    CHECK(&a->pages[a->head[ob_page_of(a, medium) - a->pages]] == pool);
+    CHECK(&a->pages[a->head[((uintptr_t)medium & OB_ARENA_MASK) >> OB_PAGE_SHIFT]] == pool);
     CHECK(pool->npages >= 2 && a->head[first] == first && ob_pool_state(pool) == OB_POOL_ACTIVE);
     for (size_t j = 1; j < pool->npages; j++) /* every page of the pool leads to it */
         CHECK(a->head[first + j] == first && ob_pool_state(&a->pages[first + j]) == OB_POOL_TAIL &&

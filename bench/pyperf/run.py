@@ -27,7 +27,6 @@ is reported and left out of the means.
 import argparse
 import csv
 import json
-import math
 import os
 import re
 import shutil
@@ -40,6 +39,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, "build")
 CACHE = os.path.join(os.path.expanduser("~"), ".cache", "obmalloc", "pyperformance")
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from suite import python3  # noqa: E402  (the interpreter obpython embeds)
 
 
 def pure_benchmarks(src):
@@ -112,14 +113,6 @@ def variants(bench_dir, folder):
         if f.startswith("bm_") and f.endswith(".toml") and f[3:-5] not in dict(out):
             out.append((f[3:-5], read(os.path.join(d, f))[1]))
     return out
-
-
-def python3():
-    try:
-        with open(os.path.join(BUILD, "obpython.python")) as f:
-            return f.read().strip()
-    except OSError:
-        return shutil.which("python3")
 
 
 def values(path):
@@ -232,7 +225,7 @@ def report(args, names, interps, results, failed, mode, pp_rev, perf_rev, py, pr
 
     def geo(name, col):
         rs = [r[col] for r in rows if r[1] == name]
-        return math.exp(sum(math.log(x) for x in rs) / len(rs)) if rs else float("nan")
+        return statistics.geometric_mean(rs) if rs else float("nan")
 
     meta = "pyperformance %s, pyperf %s, pyperf's %s mode, %d round(s); %s (pymalloc), " \
            "obpython, and the drop-in (LD_PRELOAD, PYTHONMALLOC=malloc); %s" % (
