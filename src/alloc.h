@@ -10,7 +10,7 @@
 #ifndef OB_ALLOC_H
 #define OB_ALLOC_H
 
-#include "internal.h"
+#include "pool.h"
 
 /* The thread's slow path finds its own heap. */
 OB_HIDDEN void *_ob_malloc_slow(size_t size);

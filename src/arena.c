@@ -366,7 +366,7 @@ static void claim_pages(ob_heap_t *heap, ob_arena_t *a, size_t i, size_t from, s
         rebucket(heap, a);
     a->pages[i].npages = (uint8_t)n;
     for (size_t j = from > 1 ? from : 1; j < n; j++) {
-        ob_pool_set_state(&a->pages[i + j], OB_POOL_TAIL);
+        ob_page_set_state(&a->pages[i + j], OB_POOL_TAIL);
         a->head[i + j] = (uint8_t)i;
     }
 }
@@ -460,7 +460,7 @@ bool _ob_arena_release_pages(ob_pool_t *pool)
     size_t i = (size_t)(pool - a->pages);
     size_t n = pool->npages;
     for (size_t j = 0; j < n; j++) {
-        ob_pool_set_state(&a->pages[i + j], OB_POOL_FREE);
+        ob_page_set_state(&a->pages[i + j], OB_POOL_FREE);
         a->head[i + j] = 0;
     }
     ob_bitmap_clear(a->used_map, i, n);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "bitmap.h"
+#include "pool.h"
 
 typedef struct check {
     struct ob_heap_check_result *r;

@@ -17,9 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
-
-ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
+#include "pool.h"
 
 ob_heap_t _ob_heap_empty = {
     .current = {[0 ... OB_POOL_CLASSES - 1] = &_ob_empty_pool},
@@ -37,100 +35,6 @@ ob_heap_t *_ob_heaps;         /* live heaps, via reg_next */
 static ob_heap_t *free_heaps; /* recycled structures      */
 
 #define OB_TICK_EVERY 64 /* slow-path events between clock reads */
-
-/* ---- pool lists ------------------------------------------------------- */
-
-/* The head of a class's list is its current pool.  When it empties it
- * stays (so that a malloc/free loop on one class does not take and give
- * back pages each time), which the fast free learns from the top bit of
- * its `used` (OB_USED_KEEP), without comparing with the list head: its
- * --used never reaches 0.  A single-block pool (48 KiB and up) does not
- * stay: see free_local_slow.
- *
- * current[cls], what the fast path pops from, is the head too, except
- * while the heap holds other heaps' blocks of the class to hand out again
- * (remote.c): then it is the empty pool, so that malloc takes the slow
- * path, which hands those out first. */
-void _ob_heap_set_current(ob_heap_t *heap, unsigned cls)
-{
-    ob_pool_t *head = heap->pools[cls].head;
-    if (head == NULL || (cls < OB_CLASSES && heap->reuse[cls] != NULL) || heap->slow_only)
-        head = &_ob_empty_pool;
-    heap->current[cls] = head;
-}
-
-/* The list's head changed: the mark goes with it. */
-static void head_changed(ob_heap_t *heap, unsigned cls)
-{
-    ob_pool_t *head = heap->pools[cls].head;
-    if (head != NULL && head->capacity > 1)
-        head->used |= OB_USED_KEEP;
-    _ob_heap_set_current(heap, cls);
-}
-
-static void list_push_front(ob_heap_t *heap, ob_pool_t *pool)
-{
-    ob_pool_list_t *list = &heap->pools[pool->size_class];
-    pool->prev = NULL;
-    pool->next = list->head;
-    if (list->head) {
-        list->head->used &= (uint16_t)~OB_USED_KEEP;
-        list->head->prev = pool;
-    } else {
-        list->tail = pool;
-    }
-    list->head = pool;
-    head_changed(heap, pool->size_class);
-}
-
-/* Behind the others: by the time malloc reaches it, more of its blocks
- * will have come back, so it serves a run of allocations instead of one. */
-static void list_push_back(ob_heap_t *heap, ob_pool_t *pool)
-{
-    ob_pool_list_t *list = &heap->pools[pool->size_class];
-    pool->next = NULL;
-    pool->prev = list->tail;
-    if (list->tail)
-        list->tail->next = pool;
-    else
-        list->head = pool;
-    list->tail = pool;
-    head_changed(heap, pool->size_class);
-}
-
-static void list_remove(ob_heap_t *heap, ob_pool_t *pool)
-{
-    ob_pool_list_t *list = &heap->pools[pool->size_class];
-    pool->used &= (uint16_t)~OB_USED_KEEP;
-    if (pool->prev)
-        pool->prev->next = pool->next;
-    else
-        list->head = pool->next;
-    if (pool->next)
-        pool->next->prev = pool->prev;
-    else
-        list->tail = pool->prev;
-    pool->next = pool->prev = NULL;
-    head_changed(heap, pool->size_class);
-}
-
-/* The head goes behind the others (list_push_back's reason), its
- * successor becomes the head: what list_remove then list_push_back do,
- * with one change of head instead of two.  The list has two pools or
- * more. */
-static void list_rotate(ob_heap_t *heap, ob_pool_t *head)
-{
-    ob_pool_list_t *list = &heap->pools[head->size_class];
-    ob_assert(list->head == head && head->next != NULL);
-    head->used &= (uint16_t)~OB_USED_KEEP;
-    list->head = head->next;
-    list->head->prev = NULL;
-    head->next = NULL;
-    head->prev = list->tail;
-    list->tail->next = head;
-    list->tail = head;
-    head_changed(heap, head->size_class);
-}
 
 /* ---- creating heaps --------------------------------------------------- */
 
@@ -214,17 +118,6 @@ static void maybe_tick(ob_heap_t *heap)
         _ob_heap_tick_if_due(heap);
 }
 
-static ob_pool_t *new_pool(ob_heap_t *heap, unsigned cls)
-{
-    bool zeroed;
-    ob_pool_t *pool = _ob_arena_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
-    if (pool == NULL)
-        return NULL;
-    _ob_pool_init(pool, cls, zeroed);
-    list_push_front(heap, pool);
-    return pool;
-}
-
 /* Called when heap->current[cls] has no free block.  Returns a block of
  * class cls, or NULL with errno = ENOMEM. */
 void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
@@ -258,13 +151,13 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
              * slow paths and an atomic operation. */
             if (!(pool->flags & OB_POOL_DRY) && pool->next != NULL) {
                 pool->flags |= OB_POOL_DRY;
-                list_rotate(heap, pool);
+                ob_pools_rotate(heap, pool);
                 continue;
             }
             if (!_ob_pool_try_mark_full(pool))
                 continue; /* a remote free landed meanwhile */
             pool->flags &= (uint8_t)~OB_POOL_DRY;
-            list_remove(heap, pool);
+            ob_pools_remove(heap, pool);
             ob_pool_set_state(pool, OB_POOL_FULL);
         }
         if (!drained &&
@@ -273,7 +166,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
             _ob_heap_drain_delayed(heap);
             continue;
         }
-        if (new_pool(heap, cls) == NULL)
+        if (_ob_pool_new(heap, cls) == NULL)
             goto oom;
         continue;
     pop:;
@@ -307,24 +200,8 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
     ob_pool_t *pool = _ob_arena_alloc_span(heap, npages, align / OB_PAGE_SIZE, &zeroed);
     if (pool == NULL)
         goto oom;
-    pool->free = NULL;
-    pool->used = 1;
-    pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
-    ob_pool_set_first(pool, 0);
-    pool->capacity = 1;
-    pool->carved = 1;
-    pool->divisor = ob_divisor_for(pool->block_size);
-    ob_pool_set_state(pool, OB_POOL_DEDICATED);
-    pool->size_class = 0;
-    pool->flags = zeroed ? OB_POOL_ZEROED : 0;
-    pool->next = pool->prev = NULL;
-    atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
+    _ob_pool_init_dedicated(pool, npages, zeroed);
     ob_stat_add(&heap->stats.aligned_mallocs, 1);
-    if (!zeroed) { /* a block freed here before may have left its mark */
-        if (OB_UNLIKELY(_ob_valgrind_on))
-            _ob_debug_vg_reuse(ob_pool_blocks(pool), sizeof(ob_block_t));
-        ob_block_unmark((ob_block_t *)ob_pool_blocks(pool));
-    }
     return ob_pool_blocks(pool);
 oom:
     errno = ENOMEM;
@@ -352,7 +229,7 @@ bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
         if (!_ob_pool_try_mark_full(pool))
             _ob_fatal("corrupted remote free list", ob_pool_blocks(pool),
                       "a single-block pool whose block is in use has remote frees (a double free?)");
-        list_remove(heap, pool);
+        ob_pools_remove(heap, pool);
     }
     ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     pool->block_size = info->block_size;
@@ -363,66 +240,20 @@ bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls)
     return true;
 }
 
-/* ---- frees that change a pool's state (called by free.c) --------------- */
-
-static void release_pool(ob_heap_t *heap, ob_pool_t *pool)
-{
-    if (ob_pool_state(pool) == OB_POOL_ACTIVE)
-        list_remove(heap, pool);
-    _ob_arena_free_span(heap, pool);
-}
-
-/* The pool just got a block back and was FULL or DEDICATED, or it has no
- * live block left. */
-static void free_local_slow(ob_heap_t *heap, ob_pool_t *pool)
-{
-    pool->flags &= (uint8_t)~OB_POOL_ZEROED;
-    if (pool->state == OB_POOL_DEDICATED) {
-        release_pool(heap, pool);
-        return;
-    }
-    if (pool->state == OB_POOL_FULL) {
-        if (ob_pool_used(pool) > 0) {
-            ob_pool_set_state(pool, OB_POOL_ACTIVE);
-            list_push_back(heap, pool);
-            return;
-        }
-        _ob_arena_free_span(heap, pool); /* a single block, on no list */
-        return;
-    }
-    /* Empty.  The current pool stays, so that a malloc/free loop on one
-     * class does not take and give back pages each time; the purge tick
-     * releases it if it stays empty.  A single-block pool goes back to its
-     * arena at once: a buffer that grows by realloc moves through the big
-     * classes and would leave one behind in each (2.8 MB resident in the
-     * JSON shape of bench/workloads/pyshapes.py), while its pages, dirty
-     * for a purge tick, serve the next pool of any class without a fault. */
-    if (pool->capacity > 1 && heap->pools[pool->size_class].head == pool)
-        return;
-    release_pool(heap, pool);
-}
+/* ---- frees that change a pool's state (the fast path's and free.c's) --- */
 
 /* The fast path freed the last live block of an ACTIVE pool that does not
  * stay (OB_USED_KEEP): one that is not current, or a single-block one. */
 void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool)
 {
-    free_local_slow(heap, pool);
+    _ob_pool_free_slow(heap, pool);
     maybe_tick(heap);
-}
-
-static void free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
-{
-    ob_block_set_next(b, pool->free);
-    pool->free = b;
-    pool->used--;
-    if (pool->state != OB_POOL_ACTIVE || ob_pool_used(pool) == 0)
-        free_local_slow(heap, pool);
 }
 
 /* A free by the owner that the fast path left to us. */
 void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
-    free_block_local(heap, pool, b);
+    _ob_pool_free_block(heap, pool, b);
     maybe_tick(heap);
 }
 
@@ -433,7 +264,7 @@ void _ob_heap_drain_delayed(ob_heap_t *heap)
         ob_block_t *b = (ob_block_t *)list;
         list = (uintptr_t)ob_block_next(b);
         ob_arena_t *a = ob_arena_of(b);
-        free_block_local(heap, ob_pool_of(a, b), b);
+        _ob_pool_free_block(heap, ob_pool_of(a, b), b);
     }
 }
 
@@ -469,7 +300,7 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
             ob_pool_t *next = pool->next;
             _ob_pool_collect_remote(pool);
             if (ob_pool_used(pool) == 0)
-                release_pool(heap, pool);
+                _ob_pool_release(heap, pool);
             pool = next;
         }
     }
@@ -499,7 +330,7 @@ static void adopt_pool(ob_pool_t *pool, void *ctx)
         return; /* still wants NOTIFY: abandon cleared it */
     /* Full or not, it goes on the list; refill marks it full if it is. */
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
-    list_push_front(heap, pool);
+    ob_pools_push_front(heap, pool);
 }
 
 static void renotify_dedicated(ob_pool_t *pool, void *ctx)

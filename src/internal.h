@@ -5,6 +5,9 @@
  *   os.h        the OS interface (os.c) and locks
  *   internal.h  this file: every cross-file function and global, by file,
  *               then the inline helpers, by concern
+ * and pool.h beside them for the files that work on pools: a pool's
+ * geometry, the validation of a freed pointer, the free-list encoding and
+ * the heap's per-class pool lists.
  *
  * Ownership: an arena belongs to one heap (one thread).  Only the owner
  * touches a pool's `free` list, counters and list links, without atomics.
@@ -21,7 +24,6 @@
 
 /* ---- heaps (heap.c) --------------------------------------------------- */
 
-extern OB_HIDDEN ob_pool_t _ob_empty_pool;
 extern OB_HIDDEN ob_heap_t _ob_heap_empty;
 /* The thread's front heap, the one the fast paths use, and its own heap.
  * Normally the same; when diverted (see _ob_divert) the front one stays
@@ -67,11 +69,6 @@ OB_HIDDEN void _ob_size_classes_init(void);
 /* Set when the first pool is made: from then on the table stays. */
 extern OB_HIDDEN _Atomic int _ob_classes_fixed;
 
-/* ---- pools (pool.c) --------------------------------------------------- */
-
-OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
-OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
-
 /* ---- huge pages (hugepage.c) ----------------------------------------- */
 
 OB_HIDDEN int _ob_hugepage_kernel_mode(void);
@@ -99,7 +96,6 @@ OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_flush(ob_heap_t *heap);
 OB_HIDDEN void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls);
-OB_HIDDEN void _ob_heap_set_current(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN uint32_t _ob_pool_collect_remote(ob_pool_t *pool);
 OB_HIDDEN bool _ob_pool_try_mark_full(ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);
@@ -343,45 +339,7 @@ OB_INLINE size_t ob_size_class(size_t size)
                                            : ob_size_class_large(size);
 }
 
-/* ---- free-list links -------------------------------------------------- */
-
-OB_INLINE ob_block_t *ob_block_next(const ob_block_t *b)
-{
-    return (ob_block_t *)(b->next_encoded ^ (OB_HARDENED ? _ob_secret : 0));
-}
-OB_INLINE void ob_block_set_next(ob_block_t *b, const ob_block_t *next)
-{
-    b->next_encoded = (uintptr_t)next ^ (OB_HARDENED ? _ob_secret : 0);
-}
-
-/* The free mark (types.h): the address of the block's pool descriptor;
- * none without hardening. */
-OB_INLINE bool ob_block_is_marked(const ob_block_t *b, const struct ob_pool *pool)
-{
-    return OB_HARDENED && b->free_mark == (uintptr_t)pool;
-}
-OB_INLINE void ob_block_mark(ob_block_t *b, const struct ob_pool *pool)
-{
-    if (OB_HARDENED)
-        b->free_mark = (uintptr_t)pool;
-}
-OB_INLINE void ob_block_unmark(ob_block_t *b)
-{
-    if (OB_HARDENED)
-        b->free_mark = 0;
-}
-
-/* The parts of pool->remote (remote.c). */
-OB_INLINE ob_block_t *ob_remote_list(uintptr_t remote)
-{
-    return (ob_block_t *)(remote & OB_REMOTE_BLOCKS);
-}
-OB_INLINE uint32_t ob_remote_count(uintptr_t remote)
-{
-    return (uint32_t)(remote >> OB_REMOTE_COUNT_SHIFT);
-}
-
-/* ---- pools: geometry and the validation of freed pointers -------------- */
+/* ---- arenas: geometry ------------------------------------------------ */
 
 OB_INLINE ob_arena_t *ob_arena_of(const void *p)
 {
@@ -400,106 +358,14 @@ OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
     return ob_arena_of(pool);
 }
 
-OB_INLINE ob_pool_t *ob_pool_of(ob_arena_t *a, const void *p)
+/* The arena's own states of a page descriptor: FREE (in no pool) and TAIL
+ * (inside a pool, not its first page).  No free is accepted on either, so
+ * the free bound is 0; a pool's states are set with ob_pool_set_state
+ * (pool.h). */
+OB_INLINE void ob_page_set_state(ob_pool_t *page, int state)
 {
-    /* Byte arithmetic (descriptors are 64 bytes): indexing pages[] led the
-     * compiler to compute the address twice on the fast free. */
-    size_t head = a->head[((uintptr_t)p & OB_ARENA_MASK) >> OB_PAGE_SHIFT];
-    return (ob_pool_t *)((uintptr_t)a->pages + (head << 6));
-}
-
-/* The pool's first page, and its first block (block_offset bytes in). */
-OB_INLINE char *ob_pool_page_start(const ob_pool_t *pool)
-{
-    ob_arena_t *a = ob_arena_of_pool(pool);
-    return (char *)ob_arena_base(a) + ((size_t)(pool - a->pages) << OB_PAGE_SHIFT);
-}
-OB_INLINE char *ob_pool_blocks(const ob_pool_t *pool)
-{
-    return (char *)ob_arena_base(ob_arena_of_pool(pool)) + (pool->first_lo & OB_ARENA_MASK);
-}
-OB_INLINE size_t ob_pool_block_offset(const ob_pool_t *pool)
-{
-    return pool->first_lo & (OB_PAGE_SIZE - 1);
-}
-OB_INLINE void ob_pool_set_first(ob_pool_t *pool, size_t block_offset)
-{
-    pool->first_lo = (uint32_t)(uintptr_t)(ob_pool_page_start(pool) + block_offset);
-}
-
-/* p's offset from its pool's first block, for a p in the pool's pages; a
- * p below the first block wraps to 2^32 - j, which every bound rejects. */
-OB_INLINE size_t ob_offset_in_pool(const ob_pool_t *pool, const void *p)
-{
-    return (uint32_t)((uint32_t)(uintptr_t)p - pool->first_lo);
-}
-
-/* Blocks handed out and not freed locally (without the current-pool bit). */
-OB_INLINE unsigned ob_pool_used(const ob_pool_t *pool)
-{
-    return pool->used & (OB_USED_KEEP - 1);
-}
-
-OB_INLINE uint32_t ob_pool_capacity_end(const ob_pool_t *pool)
-{
-    return (uint32_t)pool->capacity * pool->block_size;
-}
-
-/* Bytes carved into blocks so far (for a live pool, owner's view). */
-OB_INLINE uint32_t ob_pool_carved(const ob_pool_t *pool)
-{
-    return (uint32_t)pool->carved * pool->block_size;
-}
-
-OB_INLINE uint64_t ob_divisor_for(size_t block_size)
-{
-    return UINT64_MAX / block_size + 1 + ((block_size & (block_size - 1)) == 0);
-}
-
-/* What a block start's product grows by from one block to the next. */
-OB_INLINE uint32_t ob_pool_step(const ob_pool_t *pool)
-{
-    return (uint32_t)(pool->divisor * pool->block_size);
-}
-
-/* Other threads read a pool's state (to validate a free) while its owner
- * may change it between ACTIVE and FULL: relaxed atomics, plain moves on
- * x86, keep that well-defined. */
-OB_INLINE int ob_pool_state(const ob_pool_t *pool)
-{
-    return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
-}
-
-/* The owner's fast free accepts blocks below this bound (see ob_pool_t). */
-OB_INLINE void ob_pool_set_free_bound(ob_pool_t *pool)
-{
-    /* A pool holding a block the heap profiler sampled sends its frees to
-     * the checked path (prof.c). */
-    pool->free_bound = ob_pool_state(pool) == OB_POOL_ACTIVE && !(pool->flags & OB_POOL_SAMPLED)
-                           ? (uint32_t)pool->carved * ob_pool_step(pool) : 0;
-}
-
-/* Changes the state of a pool (or page) the caller owns. */
-OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
-{
-    __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
-    ob_pool_set_free_bound(pool);
-}
-
-/* Is `offset` (from the pool's first block) the start of a block the pool
- * has handed out?  `end` is the carved bytes for the owner, the capacity
- * for other threads (carving moves under them). */
-OB_INLINE bool ob_pool_is_block_offset(const ob_pool_t *pool, size_t offset,
-                                       uint32_t end)
-{
-    return offset < end && offset * pool->divisor < pool->divisor;
-}
-
-/* The owner's fast test: is `offset` a block the pool handed out, and
- * is the pool ACTIVE? */
-OB_INLINE bool ob_pool_is_free_target(const ob_pool_t *pool, size_t offset)
-{
-    return offset * pool->divisor < pool->free_bound;
+    __atomic_store_n(&page->state, (uint8_t)state, __ATOMIC_RELAXED);
+    page->free_bound = 0;
 }
 
 /* ---- heaps ------------------------------------------------------------ */

@@ -17,9 +17,11 @@
  * Blocks freed by other threads come back through the pool's remote list:
  * see remote.c.
  */
-#include "internal.h"
+#include "pool.h"
 
 #define OB_CARVE_BYTES 4096 /* carve about one OS page at a time */
+
+ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
 
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
@@ -68,4 +70,91 @@ bool _ob_pool_extend(ob_pool_t *pool)
     pool->carved = (uint16_t)(pool->carved + n);
     ob_pool_set_free_bound(pool);
     return true;
+}
+
+/* A pool of one block alone in npages pages (for alignments beyond a
+ * page): handed out at once, so FULL in all but name; DEDICATED tells the
+ * free paths to give the pages back with the block. */
+void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
+{
+    pool->free = NULL;
+    pool->used = 1;
+    pool->block_size = (uint32_t)(npages * OB_PAGE_SIZE);
+    ob_pool_set_first(pool, 0);
+    pool->capacity = 1;
+    pool->carved = 1;
+    pool->divisor = ob_divisor_for(pool->block_size);
+    ob_pool_set_state(pool, OB_POOL_DEDICATED);
+    pool->size_class = 0;
+    pool->flags = zeroed ? OB_POOL_ZEROED : 0;
+    pool->next = pool->prev = NULL;
+    atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
+    if (!zeroed) { /* a block freed here before may have left its mark */
+        if (OB_UNLIKELY(_ob_valgrind_on))
+            _ob_debug_vg_reuse(ob_pool_blocks(pool), sizeof(ob_block_t));
+        ob_block_unmark((ob_block_t *)ob_pool_blocks(pool));
+    }
+}
+
+/* A new pool of class cls at the head of the heap's list, from a span its
+ * arenas hand out; NULL if there is no memory. */
+ob_pool_t *_ob_pool_new(ob_heap_t *heap, unsigned cls)
+{
+    bool zeroed;
+    ob_pool_t *pool = _ob_arena_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
+    if (pool == NULL)
+        return NULL;
+    _ob_pool_init(pool, cls, zeroed);
+    ob_pools_push_front(heap, pool);
+    return pool;
+}
+
+/* ---- frees that change a pool's state -------------------------------- */
+
+void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool)
+{
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE)
+        ob_pools_remove(heap, pool);
+    _ob_arena_free_span(heap, pool);
+}
+
+/* The pool just got a block back and was FULL or DEDICATED, or it has no
+ * live block left: its next state. */
+void _ob_pool_free_slow(ob_heap_t *heap, ob_pool_t *pool)
+{
+    pool->flags &= (uint8_t)~OB_POOL_ZEROED;
+    if (pool->state == OB_POOL_DEDICATED) {
+        _ob_pool_release(heap, pool);
+        return;
+    }
+    if (pool->state == OB_POOL_FULL) {
+        if (ob_pool_used(pool) > 0) {
+            ob_pool_set_state(pool, OB_POOL_ACTIVE);
+            ob_pools_push_back(heap, pool);
+            return;
+        }
+        _ob_arena_free_span(heap, pool); /* a single block, on no list */
+        return;
+    }
+    /* Empty.  The current pool stays, so that a malloc/free loop on one
+     * class does not take and give back pages each time; the purge tick
+     * releases it if it stays empty.  A single-block pool goes back to its
+     * arena at once: a buffer that grows by realloc moves through the big
+     * classes and would leave one behind in each (2.8 MB resident in the
+     * JSON shape of bench/workloads/pyshapes.py), while its pages, dirty
+     * for a purge tick, serve the next pool of any class without a fault. */
+    if (pool->capacity > 1 && heap->pools[pool->size_class].head == pool)
+        return;
+    _ob_pool_release(heap, pool);
+}
+
+/* A block back to its pool by the owner, on a path that may change the
+ * pool's state (the fast free leaves those to here). */
+void _ob_pool_free_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+{
+    ob_block_set_next(b, pool->free);
+    pool->free = b;
+    pool->used--;
+    if (pool->state != OB_POOL_ACTIVE || ob_pool_used(pool) == 0)
+        _ob_pool_free_slow(heap, pool);
 }

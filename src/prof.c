@@ -64,7 +64,7 @@
 #include <unistd.h>
 #include <unwind.h>
 
-#include "internal.h"
+#include "pool.h"
 
 #define PROF_MAX_FRAMES 64
 

@@ -55,7 +55,7 @@
  *   blocks are counted as freed (statistics) when the program frees them,
  *   not when they reach their pool.
  */
-#include "internal.h"
+#include "pool.h"
 
 #define OB_REMOTE_TICK_EVERY 64 /* remote frees between looks at the clock */
 
@@ -188,7 +188,7 @@ void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
     ob_block_unmark(b);
     heap->reuse_count[cls]--;
     if (heap->reuse[cls] == NULL)
-        _ob_heap_set_current(heap, cls);
+        ob_pools_set_current(heap, cls);
     ob_stat_add(&heap->stats.reused, 1);
     _ob_stats_flush_class(heap, cls); /* samples the peak */
     return b;
@@ -203,7 +203,7 @@ static void reuse_flush(ob_heap_t *heap)
             continue;
         heap->reuse[c] = NULL;
         heap->reuse_count[c] = 0;
-        _ob_heap_set_current(heap, c);
+        ob_pools_set_current(heap, c);
         while (b != NULL) {
             ob_block_t *next = checked_link(b);
             outbox_add(heap, ob_pool_of(ob_arena_of(b), b), b);

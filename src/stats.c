@@ -36,7 +36,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "pool.h"
 
 typedef struct counters {
     uint64_t mallocs[OB_CLASSES], frees[OB_CLASSES];

@@ -10,7 +10,7 @@
 #include <pthread.h>
 
 #include "check.h"
-#include "internal.h"
+#include "pool.h"
 
 static size_t offset; /* the offset in force */
 

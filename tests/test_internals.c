@@ -5,7 +5,7 @@
 
 #include "bitmap.h"
 #include "check.h"
-#include "internal.h"
+#include "pool.h"
 
 static void test_bitmap(void)
 {

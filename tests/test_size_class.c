@@ -2,7 +2,7 @@
  * it, blocks are 16-byte aligned, waste stays within the documented
  * bounds, and pools are sliced sensibly. */
 #include "check.h"
-#include "internal.h"
+#include "pool.h"
 
 int main(void)
 {

@@ -6,7 +6,7 @@
 
 #include "obmalloc.h"
 #include "check.h"
-#include "internal.h"
+#include "pool.h"
 
 static void check_sum(const struct ob_stats *s)
 {

@@ -2,7 +2,7 @@
  * blocks per pool, bytes lost at the pool's tail, worst-case waste. */
 #include <stdio.h>
 
-#include "internal.h"
+#include "pool.h"
 
 int main(void)
 {
