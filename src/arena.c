@@ -417,6 +417,9 @@ static ob_pool_t *try_arena(ob_heap_t *heap, ob_arena_t *a, size_t npages,
     return take_span(heap, a, i, npages, zeroed);
 }
 
+/* A span of npages from the heap's own arenas, NULL if none has room.
+ * Where a span comes from when this fails (an abandoned arena, a new one)
+ * is the heap's choice: _ob_heap_alloc_span. */
 ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
                                 size_t align_pages, bool *zeroed)
 {
@@ -435,22 +438,24 @@ ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
         if (fresh_too)
             break;
     }
-    /* Then arenas that exited threads left behind; not for a region,
-     * whose arenas hold only its own blocks (its destroy unmaps them). */
-    ob_arena_t *a;
-    while (heap->region == NULL && (a = _ob_arena_take_abandoned()) != NULL) {
-        if (!_ob_heap_adopt(heap, a))
-            continue; /* it emptied and went back */
-        ob_pool_t *pool = try_arena(heap, a, npages, align_pages, true, zeroed);
-        if (pool != NULL)
-            return pool;
-    }
-    /* Then a new one. */
-    a = arena_new(heap->narenas);
-    if (a == NULL)
-        return NULL;
-    _ob_arena_insert(heap, a);
+    return NULL;
+}
+
+/* A span from arena `a`, which the heap has just taken (adopted or new). */
+ob_pool_t *_ob_arena_alloc_span_in(ob_heap_t *heap, ob_arena_t *a, size_t npages,
+                                   size_t align_pages, bool *zeroed)
+{
     return try_arena(heap, a, npages, align_pages, true, zeroed);
+}
+
+/* A new arena for the heap (from the spare cache, or mapped), NULL if the
+ * OS has no memory. */
+ob_arena_t *_ob_arena_new(ob_heap_t *heap)
+{
+    ob_arena_t *a = arena_new(heap->narenas);
+    if (a != NULL)
+        _ob_arena_insert(heap, a);
+    return a;
 }
 
 /* Marks a pool's pages free.  Returns true if the arena is now empty. */

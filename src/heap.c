@@ -118,6 +118,42 @@ static void maybe_tick(ob_heap_t *heap)
         _ob_heap_tick_if_due(heap);
 }
 
+/* Where a new pool's pages come from: the heap's own arenas (fullest
+ * first), then an arena a thread left behind when it exited (adopted with
+ * its live blocks: they may be freed by this thread from now on), then a
+ * new arena.  A region takes no abandoned arena: its arenas hold only its
+ * own blocks, which its destroy unmaps at once. */
+static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a);
+
+ob_pool_t *_ob_heap_alloc_span(ob_heap_t *heap, size_t npages, size_t align_pages,
+                               bool *zeroed)
+{
+    ob_pool_t *span = _ob_arena_alloc_span(heap, npages, align_pages, zeroed);
+    if (span != NULL)
+        return span;
+    ob_arena_t *a;
+    while (heap->region == NULL && (a = _ob_arena_take_abandoned()) != NULL) {
+        if (!adopt_arena(heap, a))
+            continue; /* it emptied and went back */
+        span = _ob_arena_alloc_span_in(heap, a, npages, align_pages, zeroed);
+        if (span != NULL)
+            return span;
+    }
+    a = _ob_arena_new(heap);
+    return a == NULL ? NULL : _ob_arena_alloc_span_in(heap, a, npages, align_pages, zeroed);
+}
+
+static ob_pool_t *new_pool(ob_heap_t *heap, unsigned cls)
+{
+    bool zeroed;
+    ob_pool_t *pool = _ob_heap_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
+    if (pool == NULL)
+        return NULL;
+    _ob_pool_init(pool, cls, zeroed);
+    ob_pools_push_front(heap, pool);
+    return pool;
+}
+
 /* Called when heap->current[cls] has no free block.  Returns a block of
  * class cls, or NULL with errno = ENOMEM. */
 void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
@@ -166,7 +202,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
             _ob_heap_drain_delayed(heap);
             continue;
         }
-        if (_ob_pool_new(heap, cls) == NULL)
+        if (new_pool(heap, cls) == NULL)
             goto oom;
         continue;
     pop:;
@@ -197,7 +233,7 @@ void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size, size_t align)
         goto oom;
     size_t npages = (size + OB_PAGE_SIZE - 1) / OB_PAGE_SIZE;
     bool zeroed;
-    ob_pool_t *pool = _ob_arena_alloc_span(heap, npages, align / OB_PAGE_SIZE, &zeroed);
+    ob_pool_t *pool = _ob_heap_alloc_span(heap, npages, align / OB_PAGE_SIZE, &zeroed);
     if (pool == NULL)
         goto oom;
     _ob_pool_init_dedicated(pool, npages, zeroed);
@@ -346,7 +382,7 @@ static void renotify_dedicated(ob_pool_t *pool, void *ctx)
 
 /* Takes an abandoned arena into the heap.  Returns false if it turned out
  * empty and was released instead. */
-bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a)
+static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a)
 {
     atomic_store_explicit(&a->heap, heap, memory_order_release);
     _ob_arena_for_each_pool(a, adopt_pool, heap);

@@ -52,6 +52,8 @@ OB_HIDDEN void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t ali
                                       void *ctx, size_t size, size_t align, bool zero);
 OB_HIDDEN bool _ob_debug_live_in(const void *inner, size_t inner_size, void **user, size_t *size);
 OB_HIDDEN void _ob_debug_check_dropped(const void *user);
+OB_HIDDEN ob_pool_t *_ob_heap_alloc_span(ob_heap_t *heap, size_t npages, size_t align_pages,
+                                        bool *zeroed);
 OB_HIDDEN void *_ob_heap_alloc_dedicated(ob_heap_t *heap, size_t size,
                                          size_t align);
 OB_HIDDEN bool _ob_heap_grow_in_place(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
@@ -60,7 +62,6 @@ OB_HIDDEN void _ob_pool_emptied(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_heap_collect(ob_heap_t *heap, bool force);
 OB_HIDDEN void _ob_heap_tick_if_due(ob_heap_t *heap);
 OB_HIDDEN void _ob_heap_thread_exit(ob_heap_t *heap);
-OB_HIDDEN bool _ob_heap_adopt(ob_heap_t *heap, ob_arena_t *a);
 OB_HIDDEN void _ob_heap_after_fork_child(void);
 
 /* ---- size classes (size_class.c) -------------------------------------- */
@@ -104,6 +105,9 @@ OB_HIDDEN void _ob_pool_stop_notify(ob_pool_t *pool);
 
 OB_HIDDEN ob_pool_t *_ob_arena_alloc_span(ob_heap_t *heap, size_t npages,
                                           size_t align_pages, bool *zeroed);
+OB_HIDDEN ob_pool_t *_ob_arena_alloc_span_in(ob_heap_t *heap, ob_arena_t *a, size_t npages,
+                                            size_t align_pages, bool *zeroed);
+OB_HIDDEN ob_arena_t *_ob_arena_new(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_free_span(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN bool _ob_arena_grow_span(ob_heap_t *heap, ob_pool_t *pool, size_t npages);
 OB_HIDDEN void _ob_arena_purge(ob_heap_t *heap, bool all);

@@ -96,19 +96,6 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
     }
 }
 
-/* A new pool of class cls at the head of the heap's list, from a span its
- * arenas hand out; NULL if there is no memory. */
-ob_pool_t *_ob_pool_new(ob_heap_t *heap, unsigned cls)
-{
-    bool zeroed;
-    ob_pool_t *pool = _ob_arena_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
-    if (pool == NULL)
-        return NULL;
-    _ob_pool_init(pool, cls, zeroed);
-    ob_pools_push_front(heap, pool);
-    return pool;
-}
-
 /* ---- frees that change a pool's state -------------------------------- */
 
 void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool)

@@ -27,7 +27,6 @@ extern OB_HIDDEN ob_pool_t _ob_empty_pool;
 OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
 OB_HIDDEN void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed);
 OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
-OB_HIDDEN ob_pool_t *_ob_pool_new(ob_heap_t *heap, unsigned cls);
 OB_HIDDEN void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_free_slow(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_free_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
