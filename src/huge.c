@@ -204,7 +204,7 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
 static void *sample(ob_huge_t *h)
 {
     h->sampled = false;
-    h->region = NULL;
+    h->owner_list = NULL;
     if (OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(h->size)) {
         h->sampled = true;
         _ob_prof_record(h->addr, h->size, NULL);
@@ -312,14 +312,14 @@ void _ob_huge_free(ob_huge_t *h, void *p)
         _ob_fatal("invalid free", p, "the address is inside a huge block, not at its start");
     }
     h->live = false;
-    if (h->region != NULL) { /* out of its region's list */
-        if (h->region_prev != NULL)
-            h->region_prev->region_next = h->region_next;
+    if (h->owner_list != NULL) { /* out of its owner's list */
+        if (h->owner_prev != NULL)
+            h->owner_prev->owner_next = h->owner_next;
         else
-            *_ob_region_huge_list(h->region) = h->region_next;
-        if (h->region_next != NULL)
-            h->region_next->region_prev = h->region_prev;
-        h->region = NULL;
+            *h->owner_list = h->owner_next;
+        if (h->owner_next != NULL)
+            h->owner_next->owner_prev = h->owner_prev;
+        h->owner_list = NULL;
     }
     /* Out of the profiler's live set before the mapping can be reused
      * (lock order: huge, then prof). */
@@ -397,20 +397,19 @@ void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size)
     return q;
 }
 
-/* A new huge block p (or NULL) becomes region r's: on its list, under the
- * huge-block lock, which every free of it takes. */
-void *_ob_huge_to_region(void *p, struct ob_region *r)
+/* A new huge block p (or NULL) joins an owner's list (a region's), under
+ * the huge-block lock, which every free of it takes to unlink it. */
+void *_ob_huge_attach(void *p, ob_huge_t **list)
 {
     if (p == NULL)
         return NULL;
     ob_huge_t *h = (ob_huge_t *)ob_map_lookup(p);
-    ob_huge_t **list = _ob_region_huge_list(r);
     _ob_lock(&_ob_huge_lock);
-    h->region = r;
-    h->region_prev = NULL;
-    h->region_next = *list;
+    h->owner_list = list;
+    h->owner_prev = NULL;
+    h->owner_next = *list;
     if (*list != NULL)
-        (*list)->region_prev = h;
+        (*list)->owner_prev = h;
     *list = h;
     _ob_unlock(&_ob_huge_lock);
     return p;

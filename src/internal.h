@@ -40,8 +40,6 @@ struct ob_region;
 OB_HIDDEN void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region);
 OB_HIDDEN void _ob_heap_unregister(ob_heap_t *heap);
 /* Regions (region.c). */
-OB_HIDDEN ob_huge_t **_ob_region_huge_list(struct ob_region *r);
-OB_HIDDEN void *_ob_huge_to_region(void *p, struct ob_region *r);
 OB_HIDDEN void _ob_regions_thread_exit(ob_heap_t *own);
 OB_HIDDEN void _ob_stats_region_dropped(const uint64_t *blocks, uint64_t aligned);
 OB_HIDDEN void _ob_arena_discard(ob_arena_t *a);
@@ -158,6 +156,7 @@ OB_HIDDEN void *_ob_huge_alloc(size_t size, size_t align, bool zero);
 OB_HIDDEN void _ob_huge_free(ob_huge_t *h, void *p);
 OB_HIDDEN void *_ob_huge_realloc(ob_huge_t *h, void *p, size_t size);
 OB_HIDDEN void _ob_huge_cache_trim(uint64_t now_ms, bool all);
+OB_HIDDEN void *_ob_huge_attach(void *p, ob_huge_t **list);
 
 /* ---- frees (free.c) --------------------------------------------------- */
 

@@ -38,7 +38,7 @@ struct ob_region {
     ob_heap_t heap;       /* first: its pools and arenas */
     uint64_t magic;       /* OB_REGION_MAGIC while it lives */
     struct ob_region *owner_next, *owner_prev; /* heap.region_owner->regions */
-    ob_huge_t *huge;      /* its huge blocks, via h->region_next */
+    ob_huge_t *huge;      /* its huge blocks, via h->owner_next */
 };
 
 /* ---- misuse ------------------------------------------------------------ */
@@ -101,7 +101,7 @@ static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
         return NULL;
     }
     if (size > OB_MAX_CLASS_SIZE || align > OB_ARENA_SIZE / 2)
-        return _ob_huge_to_region(_ob_huge_alloc(size, align, zero), r);
+        return _ob_huge_attach(_ob_huge_alloc(size, align, zero), &r->huge);
     void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)ob_size_class(size))
                                     : _ob_heap_aligned(heap, align, size);
     if (p != NULL && zero)
@@ -149,12 +149,6 @@ void *ob_region_calloc(ob_region_t *r, size_t n, size_t size)
 
 /* ---- the region's arenas and huge blocks --------------------------------- */
 
-ob_huge_t **_ob_region_huge_list(struct ob_region *r)
-{
-    return &r->huge;
-}
-
-
 /* Is p a block (or inside one) of an arena of r?  *pool_out: its pool. */
 static bool in_region_arena(const ob_region_t *r, const void *p, ob_pool_t **pool_out)
 {
@@ -174,7 +168,7 @@ static const ob_huge_t *region_huge_of(const ob_region_t *r, const void *p)
     if (entry == 0 || (entry & OB_MAP_ARENA))
         return NULL;
     const ob_huge_t *h = (const ob_huge_t *)entry;
-    return h->region == r && h->live ? h : NULL;
+    return h->owner_list == &r->huge && h->live ? h : NULL;
 }
 
 /* In debug mode a block of the allocator's holds a debug block, which may
@@ -351,8 +345,8 @@ static void release(ob_region_t *r)
 {
     _ob_heap_abandon_arenas(&r->heap);
     _ob_lock(&_ob_huge_lock);
-    for (ob_huge_t *h = r->huge; h != NULL; h = h->region_next)
-        h->region = NULL;
+    for (ob_huge_t *h = r->huge; h != NULL; h = h->owner_next)
+        h->owner_list = NULL;
     r->huge = NULL;
     _ob_unlock(&_ob_huge_lock);
     _ob_heap_unregister(&r->heap);
@@ -441,7 +435,7 @@ static int visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg
     visit_t v = {fn, arg, 0};
     _ob_heap_for_each_arena(&r->heap, visit_arena, &v);
     for (ob_huge_t *h = r->huge; h != NULL && v.stop == 0;) {
-        ob_huge_t *next = h->region_next; /* fn may not free it, but read ahead */
+        ob_huge_t *next = h->owner_next; /* fn may not free it, but read ahead */
         emit(&v, h->addr, h->size);
         h = next;
     }
@@ -510,7 +504,7 @@ void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
     stats->bytes_in_use = c.bytes;
     stats->bytes_mapped = rw->heap.narenas * OB_ARENA_SIZE;
     _ob_lock(&_ob_huge_lock);
-    for (const ob_huge_t *h = r->huge; h != NULL; h = h->region_next) {
+    for (const ob_huge_t *h = r->huge; h != NULL; h = h->owner_next) {
         stats->blocks_in_use++;
         stats->bytes_in_use += h->size;
         stats->bytes_mapped += h->mapped;

@@ -397,8 +397,11 @@ typedef struct ob_huge {
     uint64_t cached_at_ms;
     bool live;
     bool sampled; /* in the heap profiler's live set (prof.c) */
-    struct ob_region *region;      /* the region it belongs to, or NULL    */
-    struct ob_huge *region_next, *region_prev; /* its region's huge blocks */
+    /* The list of an owner that keeps its own huge blocks (a region:
+     * region.c), or NULL; huge.c unlinks a block from it when it is freed,
+     * knowing nothing else of the owner.  Under _ob_huge_lock. */
+    struct ob_huge **owner_list;
+    struct ob_huge *owner_next, *owner_prev;
 } ob_huge_t;
 
 typedef struct ob_huge_totals {
