@@ -1,5 +1,5 @@
 /*
- * Process-wide state: start-up, the metadata allocator and fork handling.
+ * Process-wide state: start-up, thread exit and fork handling.
  *
  * Start-up runs once, from a constructor or from the first allocation,
  * whichever comes first.  The parts the allocator needs (options, size
@@ -14,7 +14,6 @@
 
 #include "internal.h"
 
-uintptr_t _ob_secret;
 _Atomic int _ob_initialized;
 
 enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
@@ -86,71 +85,4 @@ void _ob_init(void)
 __attribute__((constructor)) static void ob_constructor(void)
 {
     _ob_init();
-}
-
-/* ---- metadata: heaps and huge descriptors ------------------------------ */
-
-/* A small allocator for obmalloc's own structures, out of the way of
- * blocks: chunks mapped from the OS, cut into slots of a few fixed sizes,
- * freed slots kept on per-size lists. */
-ob_lock_t _ob_meta_lock = OB_LOCK_INIT;
-
-#define META_CHUNK ((size_t)256 << 10)
-#define META_SIZES 8
-
-typedef struct meta_free {
-    struct meta_free *next;
-} meta_free_t;
-
-static struct {
-    size_t size;
-    meta_free_t *free;
-} meta_lists[META_SIZES];
-static char *meta_bump, *meta_end;
-_Atomic size_t _ob_meta_bytes;
-
-void *_ob_meta_alloc(size_t size)
-{
-    size = ob_align_up(size, 64);
-    void *p = NULL;
-    _ob_lock(&_ob_meta_lock);
-    for (size_t i = 0; i < META_SIZES; i++) {
-        if (meta_lists[i].size == size && meta_lists[i].free != NULL) {
-            p = meta_lists[i].free;
-            meta_lists[i].free = meta_lists[i].free->next;
-            break;
-        }
-    }
-    if (p == NULL) {
-        if (meta_bump == NULL || (size_t)(meta_end - meta_bump) < size) {
-            size_t chunk = size > META_CHUNK ? ob_align_up(size, META_CHUNK) : META_CHUNK;
-            meta_bump = _ob_os_map(chunk, 0);
-            meta_end = meta_bump ? meta_bump + chunk : NULL;
-            if (meta_bump != NULL)
-                atomic_fetch_add_explicit(&_ob_meta_bytes, chunk, memory_order_relaxed);
-        }
-        if (meta_bump != NULL) {
-            p = meta_bump;
-            meta_bump += size;
-        }
-    }
-    _ob_unlock(&_ob_meta_lock);
-    if (p != NULL)
-        memset(p, 0, size);
-    return p;
-}
-
-void _ob_meta_free(void *p, size_t size)
-{
-    size = ob_align_up(size, 64);
-    _ob_lock(&_ob_meta_lock);
-    for (size_t i = 0; i < META_SIZES; i++) {
-        if (meta_lists[i].size == size || meta_lists[i].size == 0) {
-            meta_lists[i].size = size;
-            ((meta_free_t *)p)->next = meta_lists[i].free;
-            meta_lists[i].free = p;
-            break;
-        }
-    }
-    _ob_unlock(&_ob_meta_lock);
 }

@@ -179,7 +179,9 @@ OB_HIDDEN bool _ob_foreign_preexisting(const void *p, size_t *extent)
 
 OB_HIDDEN void _ob_init(void);
 extern OB_HIDDEN _Atomic int _ob_initialized;
-OB_HIDDEN void _ob_meta_init(void);
+
+/* ---- the metadata allocator (meta.c) ---------------------------------- */
+
 OB_HIDDEN void *_ob_meta_alloc(size_t size);
 OB_HIDDEN void _ob_meta_free(void *p, size_t size);
 
@@ -245,7 +247,7 @@ typedef struct ob_stats_huge {
 OB_HIDDEN void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge);
 extern OB_HIDDEN ob_heap_t *_ob_heaps;                 /* heap.c, under _ob_heaps_lock */
 extern OB_HIDDEN _Atomic size_t _ob_map_leaves;         /* arena_map.c */
-extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* init.c */
+extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* meta.c */
 OB_HIDDEN void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed,
                                       size_t *highwater);
 OB_HIDDEN void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx);

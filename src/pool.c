@@ -23,6 +23,9 @@
 
 ob_pool_t _ob_empty_pool = {.state = OB_POOL_FREE};
 
+/* The free-list links' secret (pool.h), set once at start-up (init.c). */
+uintptr_t _ob_secret;
+
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
     if (OB_UNLIKELY(!atomic_load_explicit(&_ob_classes_fixed, memory_order_relaxed)))

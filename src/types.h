@@ -111,7 +111,7 @@ typedef struct ob_block {
     uintptr_t free_mark;
 } ob_block_t;
 
-extern OB_HIDDEN uintptr_t _ob_secret;
+extern OB_HIDDEN uintptr_t _ob_secret; /* pool.c: the free-list encoding (pool.h) */
 
 /* OB_HARDENED=0 compiles out the normal mode's defences on the fast paths
  * (link encoding, the checks of popped links and of freed pointers): only
