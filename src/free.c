@@ -130,8 +130,8 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     ob_stat_add(&heap->stats.cross_thread_frees, 1);
     if (aligned || region)
         _ob_remote_push(a, pool, b); /* alone in its pool, or a region's */
-    else
-        _ob_remote_free(heap, pool, b);
+    else if (_ob_remote_free(heap, pool, b))
+        _ob_heap_tick_if_due(heap);
 }
 
 /* Not in an arena the calling thread's cache says it owns: another

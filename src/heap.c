@@ -418,7 +418,6 @@ void _ob_heap_thread_exit(ob_heap_t *heap)
 {
     if (heap == NULL || !heap->initialized)
         return;
-    _ob_regions_thread_exit(heap); /* its regions are released */
     _ob_remote_flush(heap); /* other heaps' blocks it was gathering */
     _ob_heap_abandon_arenas(heap);
     uint64_t now = _ob_os_now_ms();

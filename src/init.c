@@ -20,8 +20,13 @@ enum { INIT_NONE, INIT_RUNNING, INIT_DONE };
 static _Atomic int init_state;
 static __thread bool init_on_this_thread;
 
-static void on_thread_exit(void *heap)
+/* Its regions are released first (region.c): their heaps hand their
+ * arenas on before the thread's own heap does. */
+static void on_thread_exit(void *p)
 {
+    ob_heap_t *heap = p;
+    if (heap != NULL && heap->initialized)
+        _ob_regions_thread_exit(heap);
     _ob_heap_thread_exit(heap);
 }
 

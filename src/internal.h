@@ -91,7 +91,7 @@ OB_HIDDEN size_t _ob_hugepage_committed_pages(const ob_arena_t *a, size_t *kept)
 /* ---- the cross-thread protocol (remote.c) ----------------------------- */
 
 OB_HIDDEN bool _ob_remote_holds(const ob_heap_t *heap, const ob_block_t *b);
-OB_HIDDEN void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
+OB_HIDDEN bool _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_push(ob_arena_t *a, ob_pool_t *pool, ob_block_t *b);
 OB_HIDDEN void _ob_remote_flush(ob_heap_t *heap);
 OB_HIDDEN void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls);

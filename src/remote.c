@@ -242,8 +242,10 @@ static void decide_reuse(ob_heap_t *heap)
 
 /* ---- the entry points ------------------------------------------------- */
 
-/* A free of block b of `pool`, which another heap owns. */
-void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+/* A free of block b of `pool`, which another heap owns.  True when the
+ * caller should look whether a purge tick is due (a thread that only
+ * frees must flush its outbox and purge too). */
+bool _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 {
     unsigned cls = pool->size_class;
     uint32_t *seen = filter_slot(heap, b);
@@ -264,8 +266,9 @@ void _ob_remote_free(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
     if (OB_UNLIKELY(++heap->remote_frees % OB_REMOTE_TICK_EVERY == 0)) {
         if (heap->remote_frees % OB_REUSE_WINDOW == 0)
             decide_reuse(heap);
-        _ob_heap_tick_if_due(heap); /* a thread that only frees flushes too */
+        return true;
     }
+    return false;
 }
 
 /* Is b in this thread's outbox or on its reuse stacks?  (For the report

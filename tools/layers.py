@@ -19,21 +19,22 @@ not list with its reason.
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 
 # Lowest first.  Each entry: (layer name, files).
 LAYERS = [
     ("shared headers", ["types.h", "os.h", "internal.h", "atomic.h"]),
-    ("platform", ["os.c", "options.c"]),
+    ("platform", ["os.c", "options.c", "meta.c"]),
     ("reports", ["report.c", "symbolize.c"]),
     ("hooks", ["hooks.h"]),
     ("classes and the map", ["size_class.c", "arena_map.c"]),
     ("arenas", ["bitmap.h", "purge.c", "hugepage.c", "arena.c"]),
+    ("huge blocks", ["huge.c"]),
     ("pools", ["pool.h", "pool.c"]),
     ("cross-thread frees", ["remote.c"]),
     ("heaps", ["heap.c"]),
-    ("huge blocks", ["huge.c"]),
     ("the paths", ["alloc.h", "free.c", "alloc.c"]),
     ("regions", ["region.c"]),
     ("instruments", ["stats.c", "check.c", "debug.h", "debug.c", "debug_entry.c",
@@ -156,6 +157,7 @@ def strongly_connected(nodes, edges):
 
 
 def main():
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # quiet under head
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--build", default="build")
     ap.add_argument("--edges", action="store_true", help="also print every edge")
