@@ -9,10 +9,6 @@
 
 /* ---- malloc ----------------------------------------------------------- */
 
-/* 1 until start-up has run, then 1 only in debug mode or under valgrind
- * (see internal.h). */
-int _ob_divert = 1;
-
 /* ob_diverted (internal.h), once _ob_divert has said "maybe". */
 OB_COLD bool _ob_diverted_slow(void)
 {

@@ -50,6 +50,11 @@ ob_options_t _ob_options = {
     .hugepages = OB_HUGEPAGES_AUTO,
 };
 
+/* 1 until start-up has run, then 1 only in debug mode or under valgrind
+ * (internal.h): the mode the options and the environment decide, which
+ * debug.c sets at start-up and every layer may read. */
+int _ob_divert = 1;
+
 /* Parses a decimal number with an optional k/m/g suffix; false if the text
  * is not one. */
 static bool parse_size(const char *s, uint64_t *out)
