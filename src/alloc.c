@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "hooks.h"
 
 /* ---- malloc ----------------------------------------------------------- */
 
@@ -21,18 +22,17 @@ OB_COLD bool _ob_diverted_slow(void)
 __attribute__((noinline)) void *_ob_malloc_slow(size_t size)
 {
     if (ob_diverted())
-        return _ob_debug_malloc(size, 0, false);
+        return ob_diverted_malloc(size, 0, false);
     return _ob_malloc_inner(size);
 }
 
-/* The countdown ran out: the block is the heap profiler's sample. */
-__attribute__((noinline)) void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool,
-                                                        unsigned cls)
+/* The countdown ran out: the block may be the heap profiler's sample. */
+__attribute__((noinline)) void *_ob_take_at_countdown(ob_heap_t *heap, ob_pool_t *pool,
+                                                      unsigned cls)
 {
-    _ob_prof_rearm(heap, cls);
+    ob_hook_countdown_out(heap, cls);
     void *b = take_block(pool);
-    if (OB_UNLIKELY(_ob_prof_on))
-        _ob_prof_sample_block(pool, b);
+    ob_hook_block_sampled(pool, b);
     return b;
 }
 
@@ -44,7 +44,7 @@ void *_ob_class_malloc(ob_heap_t *heap, unsigned cls)
     ob_pool_t *pool = heap->current[cls];
     if (pool->free != NULL) {
         if (OB_UNLIKELY(heap->stats.until_sample[cls] == 0))
-            return _ob_prof_sample_or_take(heap, pool, cls);
+            return _ob_take_at_countdown(heap, pool, cls);
         return pop_block(heap, pool, cls);
     }
     return _ob_heap_refill(heap, cls);
@@ -82,7 +82,7 @@ void ob_free(void *p)
 __attribute__((noinline)) void _ob_free_sized_slow(void *p, size_t size)
 {
     if (ob_diverted()) {
-        _ob_debug_free_sized(p, size);
+        ob_diverted_free_sized(p, size);
         return;
     }
     /* Only a size larger than the block is certainly wrong: sizes between
@@ -104,7 +104,7 @@ void ob_free_sized(void *p, size_t size)
 size_t ob_usable_size(const void *p)
 {
     if (ob_diverted())
-        return _ob_debug_usable_size(p);
+        return ob_diverted_usable_size(p);
     return _ob_usable_inner(p);
 }
 
@@ -125,7 +125,7 @@ size_t _ob_usable_inner(const void *p)
 void *ob_calloc(size_t n, size_t size)
 {
     if (ob_diverted())
-        return _ob_debug_calloc(n, size);
+        return ob_diverted_calloc(n, size);
     size_t total;
     if (OB_UNLIKELY(__builtin_mul_overflow(n, size, &total))) {
         errno = ENOMEM;
@@ -183,7 +183,7 @@ static bool grow_in_place(ob_arena_t *a, ob_pool_t *pool, void *p, size_t size)
 void *ob_realloc(void *p, size_t size)
 {
     if (ob_diverted())
-        return _ob_debug_realloc(p, size);
+        return ob_diverted_realloc(p, size);
     if (p == NULL)
         return malloc_fast(size);
     if (size == 0) {
@@ -287,8 +287,8 @@ void *_ob_heap_aligned(ob_heap_t *heap, size_t align, size_t size)
             return _ob_class_malloc(heap, (unsigned)c);
     }
     void *p = _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-    if (OB_UNLIKELY(_ob_prof_on) && p != NULL && _ob_prof_bytes_due(size))
-        _ob_prof_record(p, size, ob_pool_of(ob_arena_of(p), p));
+    if (p != NULL)
+        (void)ob_hook_bytes_sampled(p, size, ob_pool_of(ob_arena_of(p), p));
     return p;
 }
 
@@ -312,7 +312,7 @@ OB_INLINE void *aligned_alloc_in(size_t align, size_t size, bool inner)
 static void *aligned_alloc_impl(size_t align, size_t size)
 {
     if (ob_diverted())
-        return _ob_debug_malloc(size, align, false);
+        return ob_diverted_malloc(size, align, false);
     return aligned_alloc_in(align, size, false);
 }
 
@@ -346,8 +346,7 @@ int ob_posix_memalign(void **p, size_t alignment, size_t size)
 void ob_collect(int force)
 {
     ob_ensure_init();
-    if (_ob_debug_on)
-        _ob_debug_flush_quarantine();
+    ob_hook_quarantine_flush();
     ob_heap_t *heap = ob_heap_own();
     if (heap->initialized) {
         _ob_heap_collect(heap, force != 0);

@@ -18,7 +18,7 @@ OB_HIDDEN void *_ob_malloc_slow(size_t size);
  * reach it with a tail jump (a call would cost the fast path a frame). */
 OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
 OB_HIDDEN void _ob_free_sized_slow(void *p, size_t size);
-OB_HIDDEN void *_ob_prof_sample_or_take(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
+OB_HIDDEN void *_ob_take_at_countdown(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
 
 /* The head of the pool's free list, which is not empty. */
 OB_INLINE void *take_block(ob_pool_t *pool)
@@ -41,7 +41,7 @@ OB_INLINE void *take_block(ob_pool_t *pool)
 OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
     if (ob_count_malloc(heap, cls))
-        return _ob_prof_sample_or_take(heap, pool, (unsigned)cls);
+        return _ob_take_at_countdown(heap, pool, (unsigned)cls);
     return take_block(pool);
 }
 

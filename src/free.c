@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "hooks.h"
 
 static const char *describe_state(int state)
 {
@@ -99,12 +100,11 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     if (OB_UNLIKELY(ob_block_is_marked(b, pool)))
         double_free(heap, pool, b, owner);
     /* Out of the heap profiler's live set before the block can be reused. */
-    if (OB_UNLIKELY(_ob_prof_on) && ob_prof_pool_may_hold(pool))
-        _ob_prof_freed(b);
+    ob_hook_block_freed(pool, b);
     ob_block_mark(b, pool);
     if (owner) {
         if (OB_UNLIKELY(pool->flags & OB_POOL_SAMPLED))
-            _ob_prof_pool_settle(pool);
+            ob_hook_sampled_pool_freed(pool);
         if (aligned)
             ob_stat_add(&heap->stats.aligned_frees, 1);
         else
@@ -120,7 +120,7 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
     unsigned cls = pool->size_class; /* read before the block is gone */
     if (OB_UNLIKELY(!heap->initialized) && (heap = _ob_heap_init_thread()) == NULL) {
         _ob_remote_push(a, pool, b);
-        _ob_stats_heapless_free(cls, aligned);
+        ob_hook_heapless_free(cls, aligned);
         return;
     }
     if (aligned)
@@ -164,7 +164,7 @@ OB_INLINE void free_unowned_in(ob_heap_t *heap, void *p)
 static __attribute__((noinline)) void free_unowned(ob_heap_t *heap, void *p)
 {
     if (ob_diverted()) {
-        _ob_debug_free(p);
+        ob_diverted_free(p);
         return;
     }
     free_unowned_in(heap, p);

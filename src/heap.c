@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "hooks.h"
 #include "pool.h"
 
 ob_heap_t _ob_heap_empty = {
@@ -45,7 +46,7 @@ void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region)
     memset(heap, 0, sizeof *heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         heap->current[c] = &_ob_empty_pool;
-    _ob_prof_arm_heap(heap);
+    ob_hook_heap_setup(heap);
     for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
         heap->owned[i] = OB_OWNED_EMPTY;
     heap->region = region;
@@ -64,7 +65,7 @@ void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region)
 void _ob_heap_unregister(ob_heap_t *heap)
 {
     _ob_lock(&_ob_heaps_lock);
-    _ob_stats_heap_exit(heap);
+    ob_hook_heap_retired(heap);
     if (heap->reg_prev)
         heap->reg_prev->reg_next = heap->reg_next;
     else
@@ -209,15 +210,15 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
         ob_assert(pool == heap->pools[cls].head);
         bool sample = ob_count_malloc(heap, cls);
         if (sample)
-            _ob_prof_rearm(heap, cls);
+            ob_hook_countdown_out(heap, cls);
         pool->flags &= (uint8_t)~OB_POOL_DRY;
-        _ob_stats_flush_class(heap, cls); /* samples the peak */
+        ob_hook_class_counted(heap, cls); /* samples the peak */
         ob_block_t *b = pool->free;
         pool->free = ob_block_next(b);
         ob_block_unmark(b);
         pool->used++;
-        if (sample && _ob_prof_on)
-            _ob_prof_sample_block(pool, b);
+        if (sample)
+            ob_hook_block_sampled(pool, b);
         return b;
     }
 oom:

@@ -25,7 +25,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "internal.h"
+#include "hooks.h"
 
 ob_lock_t _ob_huge_lock = OB_LOCK_INIT;
 static ob_huge_t *live;   /* live blocks, via next/prev              */
@@ -203,12 +203,8 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
  * byte countdown says so.  No other thread can know of it yet. */
 static void *sample(ob_huge_t *h)
 {
-    h->sampled = false;
     h->owner_list = NULL;
-    if (OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(h->size)) {
-        h->sampled = true;
-        _ob_prof_record(h->addr, h->size, NULL);
-    }
+    h->sampled = ob_hook_bytes_sampled(h->addr, h->size, NULL);
     return h->addr;
 }
 
@@ -325,7 +321,7 @@ void _ob_huge_free(ob_huge_t *h, void *p)
      * (lock order: huge, then prof). */
     if (h->sampled) {
         h->sampled = false;
-        _ob_prof_freed(p);
+        ob_hook_sample_freed(p);
     }
     unlink_from(&live, h);
     account(h, -1);
@@ -361,7 +357,7 @@ static void *resized(ob_huge_t *h, void *old, size_t old_size, size_t old_mapped
     live_bytes += h->size - old_size;
     live_mapped += h->mapped - old_mapped;
     if (h->sampled)
-        _ob_prof_moved(old, result, h->size);
+        ob_hook_sample_moved(old, result, h->size);
     _ob_unlock(&_ob_huge_lock);
     return result;
 }

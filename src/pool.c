@@ -17,6 +17,7 @@
  * Blocks freed by other threads come back through the pool's remote list:
  * see remote.c.
  */
+#include "hooks.h"
 #include "pool.h"
 
 #define OB_CARVE_BYTES 4096 /* carve about one OS page at a time */
@@ -61,8 +62,7 @@ bool _ob_pool_extend(ob_pool_t *pool)
     uint32_t bytes = n * bs;
     char *first = ob_pool_blocks(pool) + ob_pool_carved(pool);
     char *last = first + bytes - bs;
-    if (OB_UNLIKELY(_ob_valgrind_on))
-        _ob_debug_vg_reuse(first, bytes); /* may be an old block memcheck saw freed */
+    ob_hook_memory_reused(first, bytes); /* may be an old block memcheck saw freed */
     for (char *b = first; b < last; b += bs) {
         ob_block_set_next((ob_block_t *)b, (ob_block_t *)(b + bs));
         ob_block_mark((ob_block_t *)b, pool);
@@ -93,8 +93,7 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
     pool->next = pool->prev = NULL;
     atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
     if (!zeroed) { /* a block freed here before may have left its mark */
-        if (OB_UNLIKELY(_ob_valgrind_on))
-            _ob_debug_vg_reuse(ob_pool_blocks(pool), sizeof(ob_block_t));
+        ob_hook_memory_reused(ob_pool_blocks(pool), sizeof(ob_block_t));
         ob_block_unmark((ob_block_t *)ob_pool_blocks(pool));
     }
 }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "alloc.h"
+#include "hooks.h"
 
 #define OB_REGION_MAGIC 0x6f62726567696f6eULL /* "obregion" */
 
@@ -119,7 +120,7 @@ static __attribute__((noinline)) void *region_malloc_slow(ob_heap_t *heap, size_
 {
     ob_region_t *r = checked((ob_region_t *)heap, "ob_region_malloc of something that is not a live region");
     if (ob_diverted())
-        return _ob_debug_malloc_from(debug_inner, r, size, 0, false);
+        return ob_diverted_malloc_from(debug_inner, r, size, 0, false);
     return region_block(r, 0, size, false);
 }
 
@@ -143,7 +144,7 @@ void *ob_region_calloc(ob_region_t *r, size_t n, size_t size)
     }
     checked(r, "ob_region_calloc of something that is not a live region");
     if (ob_diverted())
-        return _ob_debug_malloc_from(debug_inner, r, total, 0, true);
+        return ob_diverted_malloc_from(debug_inner, r, total, 0, true);
     return region_block(r, 0, total, true);
 }
 
@@ -180,7 +181,7 @@ static bool live_user_contains(const void *inner, size_t inner_size, const void 
     void *user;
     size_t size;
     /* A block of size 0 (malloc(0)'s) still contains its own address. */
-    return _ob_debug_live_in(inner, inner_size, &user, &size) &&
+    return ob_diverted_live_in(inner, inner_size, &user, &size) &&
            (const char *)p >= (const char *)user &&
            (const char *)p < (const char *)user + (size > 0 ? size : 1);
 }
@@ -248,7 +249,7 @@ void *ob_region_aligned_alloc(ob_region_t *r, size_t align, size_t size)
         return NULL;
     }
     if (ob_diverted())
-        return _ob_debug_malloc_from(debug_inner, r, size, align, false);
+        return ob_diverted_malloc_from(debug_inner, r, size, align, false);
     return region_block(r, align, size, false);
 }
 
@@ -300,7 +301,7 @@ static int check_dropped(void *user, size_t size, void *arg)
 {
     (void)size;
     (void)arg;
-    _ob_debug_check_dropped(user);
+    ob_hook_debug_block_dropped(user);
     return 0;
 }
 
@@ -314,14 +315,13 @@ void ob_region_destroy(ob_region_t *r)
         /* Debug mode: the quarantine lets go of the region's freed blocks
          * (it would free them into unmapped memory later), and the blocks
          * dropped have their guards checked, one by one. */
-        _ob_debug_flush_quarantine();
+        ob_hook_quarantine_flush();
         visit(r, check_dropped, NULL);
     }
     /* Blocks other threads handed to the heap when their pools were full
      * go back to their pools first, so that each pool's count is exact. */
     _ob_heap_drain_delayed(heap);
-    if (OB_UNLIKELY(_ob_prof_on))
-        _ob_prof_heap_dropped(heap); /* while the arenas are still its own */
+    ob_hook_heap_dropped(heap); /* while the arenas are still its own */
     ob_arena_t *list = _ob_arena_detach_all(heap);
     dropped_t d;
     memset(&d, 0, sizeof d);
@@ -336,7 +336,7 @@ void ob_region_destroy(ob_region_t *r)
     }
     _ob_heap_unregister(heap);
     _ob_lock(&_ob_heaps_lock);
-    _ob_stats_region_dropped(d.blocks, d.aligned);
+    ob_hook_region_dropped(d.blocks, d.aligned);
     _ob_unlock(&_ob_heaps_lock);
     forget(r);
 }
@@ -382,7 +382,7 @@ static void emit(visit_t *v, void *block, size_t usable)
     if (ob_diverted()) {
         void *user;
         size_t size;
-        if (_ob_debug_live_in(block, usable, &user, &size))
+        if (ob_diverted_live_in(block, usable, &user, &size))
             v->stop = v->fn(user, size, v->arg);
         return;
     }

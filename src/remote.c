@@ -55,6 +55,7 @@
  *   blocks are counted as freed (statistics) when the program frees them,
  *   not when they reach their pool.
  */
+#include "hooks.h"
 #include "pool.h"
 
 #define OB_REMOTE_TICK_EVERY 64 /* remote frees between looks at the clock */
@@ -190,7 +191,7 @@ void *_ob_reuse_pop(ob_heap_t *heap, unsigned cls)
     if (heap->reuse[cls] == NULL)
         ob_pools_set_current(heap, cls);
     ob_stat_add(&heap->stats.reused, 1);
-    _ob_stats_flush_class(heap, cls); /* samples the peak */
+    ob_hook_class_counted(heap, cls); /* samples the peak */
     return b;
 }
 
