@@ -170,7 +170,7 @@ static void *move_block(void *p, size_t old_usable, size_t size)
 static bool grow_in_place(ob_arena_t *a, ob_pool_t *pool, void *p, size_t size)
 {
     ob_heap_t *heap = ob_heap_own();
-    if (atomic_load_explicit(&a->heap, memory_order_relaxed) != heap)
+    if (ob_atomic_load_relaxed(&a->heap) != heap)
         return false;
     int state = ob_pool_state(pool);
     if ((state != OB_POOL_ACTIVE && state != OB_POOL_FULL) || ob_pool_used(pool) != 1 ||

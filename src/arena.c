@@ -44,9 +44,9 @@ static _Atomic size_t arenas_highwater;
 
 void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed, size_t *highwater)
 {
-    *allocated = atomic_load_explicit(&arenas_allocated, memory_order_relaxed);
-    *reclaimed = atomic_load_explicit(&arenas_reclaimed, memory_order_relaxed);
-    *highwater = atomic_load_explicit(&arenas_highwater, memory_order_relaxed);
+    *allocated = ob_atomic_load_relaxed(&arenas_allocated);
+    *reclaimed = ob_atomic_load_relaxed(&arenas_reclaimed);
+    *highwater = ob_atomic_load_relaxed(&arenas_highwater);
 }
 
 /* Visits the arenas no heap owns (abandoned ones and spares), under their
@@ -65,7 +65,7 @@ void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx)
 
 size_t _ob_arenas_mapped(void)
 {
-    return atomic_load_explicit(&arenas_mapped, memory_order_relaxed);
+    return ob_atomic_load_relaxed(&arenas_mapped);
 }
 
 /* ---- buckets ---------------------------------------------------------- */
@@ -119,7 +119,7 @@ static size_t next_bucket(const ob_heap_t *heap, size_t from)
 
 void _ob_arena_insert(ob_heap_t *heap, ob_arena_t *a)
 {
-    atomic_store_explicit(&a->heap, heap, memory_order_release);
+    ob_atomic_store_release(&a->heap, heap);
     bucket_insert(heap, a);
     heap->narenas++;
     *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a);
@@ -184,7 +184,7 @@ void _ob_arena_spare_stats(size_t *count, size_t *limit, size_t *resident_bytes)
     *count = spare_count;
     *limit = spare_limit_locked(_ob_os_now_ms());
     _ob_unlock(&_ob_cache_lock);
-    *resident_bytes = atomic_load_explicit(&spare_dirty_pages, memory_order_relaxed) *
+    *resident_bytes = ob_atomic_load_relaxed(&spare_dirty_pages) *
                       OB_PAGE_SIZE;
 }
 
@@ -199,7 +199,7 @@ static ob_arena_t *arena_new(size_t heap_arenas)
     if (a != NULL) {
         spare = a->next;
         spare_count--;
-        atomic_fetch_sub_explicit(&spare_dirty_pages, a->spare_pages, memory_order_relaxed);
+        ob_atomic_sub_relaxed(&spare_dirty_pages, a->spare_pages);
     }
     _ob_unlock(&_ob_cache_lock);
     if (a != NULL) {
@@ -210,7 +210,7 @@ static ob_arena_t *arena_new(size_t heap_arenas)
     if (base == NULL)
         return NULL;
     bool huge = _ob_hugepage_arena_wanted(
-        atomic_load_explicit(&arenas_mapped, memory_order_relaxed) + 1, heap_arenas);
+        ob_atomic_load_relaxed(&arenas_mapped) + 1, heap_arenas);
     if (!huge) { /* guards would split a huge page (hugepage.c) */
         _ob_os_guard(base, OB_ARENA_GUARD);
         _ob_os_guard(base + OB_ARENA_HEADER_PAGES * OB_PAGE_SIZE - OB_ARENA_GUARD,
@@ -227,12 +227,10 @@ static ob_arena_t *arena_new(size_t heap_arenas)
         _ob_os_unmap(base, OB_ARENA_SIZE);
         return NULL;
     }
-    size_t mapped = atomic_fetch_add_explicit(&arenas_mapped, 1, memory_order_relaxed) + 1;
-    atomic_fetch_add_explicit(&arenas_allocated, 1, memory_order_relaxed);
-    size_t high = atomic_load_explicit(&arenas_highwater, memory_order_relaxed);
-    while (mapped > high && !atomic_compare_exchange_weak_explicit(
-                             &arenas_highwater, &high, mapped, memory_order_relaxed,
-                             memory_order_relaxed)) {
+    size_t mapped = ob_atomic_add_relaxed(&arenas_mapped, 1) + 1;
+    ob_atomic_add_relaxed(&arenas_allocated, 1);
+    size_t high = ob_atomic_load_relaxed(&arenas_highwater);
+    while (mapped > high && !ob_atomic_cas_weak_relaxed(&arenas_highwater, &high, mapped)) {
     }
     return a;
 }
@@ -246,8 +244,8 @@ static void arena_unmap(ob_arena_t *a)
         _ob_purge_note_purged(dirty);
     _ob_map_clear(ob_arena_base(a), OB_ARENA_SIZE);
     _ob_os_unmap((void *)ob_arena_base(a), OB_ARENA_SIZE);
-    atomic_fetch_sub_explicit(&arenas_mapped, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&arenas_reclaimed, 1, memory_order_relaxed);
+    ob_atomic_sub_relaxed(&arenas_mapped, 1);
+    ob_atomic_add_relaxed(&arenas_reclaimed, 1);
 }
 
 static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
@@ -272,7 +270,7 @@ static void purge_arena_pages(ob_arena_t *a, const uint64_t *which)
 static void arena_release_as(ob_arena_t *a, bool burst)
 {
     ob_assert(a->nfree == OB_ARENA_USABLE_PAGES);
-    atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
+    ob_atomic_store_relaxed(&a->heap, NULL);
     memset(a->recent_map, 0, sizeof a->recent_map);
     uint64_t now = _ob_os_now_ms();
     size_t pages = spare_resident_pages(a);
@@ -280,7 +278,7 @@ static void arena_release_as(ob_arena_t *a, bool burst)
     if (burst || spare_count < spare_limit_locked(now)) {
         a->cached_at_ms = now;
         a->spare_pages = (uint32_t)pages;
-        atomic_fetch_add_explicit(&spare_dirty_pages, pages, memory_order_relaxed);
+        ob_atomic_add_relaxed(&spare_dirty_pages, pages);
         a->prev = NULL;
         a->next = spare;
         spare = a;
@@ -308,7 +306,7 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
         to_unmap = spare;
         spare = NULL;
         spare_count = 0;
-        atomic_store_explicit(&spare_dirty_pages, 0, memory_order_relaxed);
+        ob_atomic_store_relaxed(&spare_dirty_pages, 0);
     } else {
         size_t kept = 0, limit = spare_limit_locked(now_ms);
         for (ob_arena_t *a, **link = &spare; (a = *link) != NULL;) {
@@ -317,8 +315,7 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
                 link = &a->next;
                 continue;
             }
-            atomic_fetch_sub_explicit(&spare_dirty_pages, a->spare_pages,
-                                      memory_order_relaxed);
+            ob_atomic_sub_relaxed(&spare_dirty_pages, a->spare_pages);
             if (kept >= limit) {
                 *link = a->next;
                 spare_count--;
@@ -334,8 +331,7 @@ void _ob_arena_cache_trim(uint64_t now_ms, bool all)
             _ob_hugepage_purge_filter(a, which, true);
             purge_arena_pages(a, which);
             a->spare_pages = (uint32_t)spare_resident_pages(a);
-            atomic_fetch_add_explicit(&spare_dirty_pages, a->spare_pages,
-                                      memory_order_relaxed);
+            ob_atomic_add_relaxed(&spare_dirty_pages, a->spare_pages);
         }
     }
     _ob_unlock(&_ob_cache_lock);
@@ -560,11 +556,11 @@ void _ob_arena_abandon(ob_arena_t *a)
         arena_release(a);
         return;
     }
-    atomic_store_explicit(&a->heap, NULL, memory_order_release);
+    ob_atomic_store_release(&a->heap, NULL);
     _ob_lock(&_ob_abandon_lock);
     a->prev = NULL;
     a->next = abandoned;
-    __atomic_store_n(&abandoned, a, __ATOMIC_RELAXED); /* peeked without the lock */
+    ob_relaxed_store(&abandoned, a); /* peeked without the lock */
     _ob_unlock(&_ob_abandon_lock);
 }
 
@@ -590,7 +586,7 @@ static void release_pool_pages(ob_pool_t *pool, void *ctx)
 void _ob_arena_discard(ob_arena_t *a)
 {
     if (ob_diverted()) {
-        atomic_store_explicit(&a->heap, NULL, memory_order_relaxed);
+        ob_atomic_store_relaxed(&a->heap, NULL);
         arena_unmap(a);
         return;
     }
@@ -600,12 +596,12 @@ void _ob_arena_discard(ob_arena_t *a)
 
 ob_arena_t *_ob_arena_take_abandoned(void)
 {
-    if (__atomic_load_n(&abandoned, __ATOMIC_RELAXED) == NULL)
+    if (ob_relaxed_load(&abandoned) == NULL)
         return NULL;
     _ob_lock(&_ob_abandon_lock);
     ob_arena_t *a = abandoned;
     if (a != NULL)
-        __atomic_store_n(&abandoned, a->next, __ATOMIC_RELAXED);
+        ob_relaxed_store(&abandoned, a->next);
     _ob_unlock(&_ob_abandon_lock);
     if (a != NULL)
         a->next = a->prev = NULL;
@@ -630,7 +626,7 @@ void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *))
             if (prev != NULL)
                 prev->next = next;
             else
-                __atomic_store_n(&abandoned, next, __ATOMIC_RELAXED);
+                ob_relaxed_store(&abandoned, next);
             a->next = emptied;
             emptied = a;
         } else {

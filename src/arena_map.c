@@ -26,17 +26,16 @@ _Atomic size_t _ob_map_leaves;
 static ob_map_leaf_t *leaf_for(uintptr_t granule, bool create)
 {
     _Atomic uintptr_t *slot = &_ob_map_root[granule >> OB_MAP_LEAF_BITS];
-    uintptr_t delta = atomic_load_explicit(slot, memory_order_acquire);
+    uintptr_t delta = ob_atomic_load_acquire(slot);
     if (delta != 0)
         return (ob_map_leaf_t *)((uintptr_t)&_ob_map_empty_leaf + delta);
     if (!create)
         return NULL;
     ob_map_leaf_t *leaf = _ob_os_map(sizeof(ob_map_leaf_t), 0);
     if (leaf != NULL)
-        atomic_fetch_add_explicit(&_ob_map_leaves, 1, memory_order_relaxed);
+        ob_atomic_add_relaxed(&_ob_map_leaves, 1);
     if (leaf != NULL)
-        atomic_store_explicit(slot, (uintptr_t)leaf - (uintptr_t)&_ob_map_empty_leaf,
-                              memory_order_release);
+        ob_atomic_store_release(slot, (uintptr_t)leaf - (uintptr_t)&_ob_map_empty_leaf);
     return leaf;
 }
 
@@ -56,8 +55,7 @@ bool _ob_map_set(uintptr_t start, size_t size, uintptr_t entry)
         }
     }
     for (uintptr_t g = first; g <= last; g++)
-        atomic_store_explicit(&leaf_for(g, false)->entry[g & (OB_MAP_LEAF_SIZE - 1)],
-                              entry, memory_order_release);
+        ob_atomic_store_release(&leaf_for(g, false)->entry[g & (OB_MAP_LEAF_SIZE - 1)], entry);
     _ob_unlock(&_ob_map_lock);
     return true;
 }
@@ -70,8 +68,7 @@ void _ob_map_clear(uintptr_t start, size_t size)
     for (uintptr_t g = first; g <= last; g++) {
         ob_map_leaf_t *leaf = leaf_for(g, false);
         if (leaf != NULL)
-            atomic_store_explicit(&leaf->entry[g & (OB_MAP_LEAF_SIZE - 1)], 0,
-                                  memory_order_release);
+            ob_atomic_store_release(&leaf->entry[g & (OB_MAP_LEAF_SIZE - 1)], 0);
     }
     _ob_unlock(&_ob_map_lock);
 }

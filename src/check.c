@@ -123,7 +123,7 @@ static void check_arena(ob_arena_t *a, void *ctx)
     c->r->arenas++;
     if (ob_map_lookup(a) != (ob_arena_base(a) | OB_MAP_ARENA))
         problem(c, a, "the arena map does not name the arena");
-    if (c->owner != NULL && atomic_load_explicit(&a->heap, memory_order_relaxed) != c->owner)
+    if (c->owner != NULL && ob_atomic_load_relaxed(&a->heap) != c->owner)
         problem(c, a, "the arena's owner is not the heap that lists it");
     if (ob_bitmap_count(a->used_map) != OB_ARENA_PAGES - a->nfree)
         problem(c, a, "the arena's page bitmap counts %zu used pages, nfree says %u",

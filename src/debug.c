@@ -537,7 +537,7 @@ void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t align, size_t
     dbg_header_t *h = header_of(user);
     h->link = h->mark = 0;
     h->size = size;
-    h->serial = atomic_fetch_add_explicit(&serial_next, 1, memory_order_relaxed);
+    h->serial = ob_atomic_add_relaxed(&serial_next, 1);
     h->prefix = (uint32_t)prefix;
     memset(h->guard, GUARD, sizeof h->guard);
     set_state(h, user, ALIVE);
@@ -750,7 +750,7 @@ size_t ob_check_block(const void *p)
     if (!ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p), ob_pool_capacity_end(pool)))
         _ob_fatal("invalid pointer", p, "the address is not the start of a block");
     /* The owner can also see whether the block is free. */
-    if (atomic_load_explicit(&a->heap, memory_order_relaxed) == ob_heap_own()) {
+    if (ob_atomic_load_relaxed(&a->heap) == ob_heap_own()) {
         size_t n = 0;
         for (ob_block_t *b = pool->free; b != NULL && n <= pool->capacity;
              b = ob_block_next(b), n++)

@@ -56,13 +56,11 @@ OB_COLD _Noreturn static void double_free(ob_heap_t *heap, ob_pool_t *pool,
     size_t limit = pool->capacity;
     if (owner && on_list(pool->free, b, limit, true))
         _ob_fatal("double free", b, "the block is already on its pool's free list");
-    if (owner && on_list(ob_remote_list(atomic_load_explicit(&pool->remote,
-                                                               memory_order_acquire)),
+    if (owner && on_list(ob_remote_list(ob_atomic_load_acquire(&pool->remote)),
                          b, limit, true))
         _ob_fatal("double free", b, "the block was already freed by another thread, "
                                     "and is on its way back to its pool");
-    if (owner && on_list((const ob_block_t *)atomic_load_explicit(&heap->delayed,
-                                                                  memory_order_acquire),
+    if (owner && on_list((const ob_block_t *)ob_atomic_load_acquire(&heap->delayed),
                          b, (size_t)1 << 24, false))
         _ob_fatal("double free", b, "the block was already freed by another thread, "
                                     "and is on its way back to its pool");
@@ -79,7 +77,7 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 {
     ob_arena_t *a = ob_arena_of(p);
     int state = ob_pool_state(pool);
-    ob_heap_t *home = atomic_load_explicit(&a->heap, memory_order_relaxed);
+    ob_heap_t *home = ob_atomic_load_relaxed(&a->heap);
     bool owner = home == heap;
     /* A region's block (region.c): its owner frees it into the region's
      * heap; any other thread pushes it straight onto its pool's remote
@@ -145,7 +143,7 @@ OB_INLINE void free_unowned_in(ob_heap_t *heap, void *p)
         return;
     }
     ob_arena_t *a = ob_arena_of(p);
-    ob_heap_t *home = atomic_load_explicit(&a->heap, memory_order_relaxed);
+    ob_heap_t *home = ob_atomic_load_relaxed(&a->heap);
     if (home == heap) {
         *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a); /* won the slot back */
     } else if (home != NULL && home->region_owner == heap) {
@@ -180,7 +178,7 @@ void _ob_free_unowned(ob_heap_t *heap, void *p)
         uintptr_t base = (uintptr_t)p & ~(uintptr_t)OB_ARENA_MASK;
         if (*ob_owned_slot(heap, base) == (base | OB_OWNED_REGION)) {
             ob_arena_t *a = ob_arena_of(p);
-            ob_heap_t *region = atomic_load_explicit(&a->heap, memory_order_relaxed);
+            ob_heap_t *region = ob_atomic_load_relaxed(&a->heap);
             if (!free_if_owned_by(region, a, p))
                 _ob_free_checked(heap, ob_pool_of(a, p), p);
             return;

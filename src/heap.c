@@ -176,7 +176,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
             /* The two calls cost more than their tests: skip them when the
              * remote list is empty and every block is carved. */
             if (pool->free != NULL ||
-                (ob_remote_list(atomic_load_explicit(&pool->remote, memory_order_relaxed)) &&
+                (ob_remote_list(ob_atomic_load_relaxed(&pool->remote)) &&
                  _ob_pool_collect_remote(pool)) ||
                 (pool->carved < pool->capacity && _ob_pool_extend(pool)))
                 goto pop;
@@ -198,7 +198,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
             ob_pool_set_state(pool, OB_POOL_FULL);
         }
         if (!drained &&
-            atomic_load_explicit(&heap->delayed, memory_order_relaxed) != 0) {
+            ob_atomic_load_relaxed(&heap->delayed) != 0) {
             drained = true;
             _ob_heap_drain_delayed(heap);
             continue;
@@ -296,7 +296,7 @@ void _ob_free_block_local(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
 
 void _ob_heap_drain_delayed(ob_heap_t *heap)
 {
-    uintptr_t list = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+    uintptr_t list = ob_atomic_exchange_acquire(&heap->delayed, 0);
     while (list != 0) {
         ob_block_t *b = (ob_block_t *)list;
         list = (uintptr_t)ob_block_next(b);
@@ -315,11 +315,9 @@ static void collect_unowned(ob_pool_t *pool, void *ctx);
 static void sweep_abandoned_if_due(uint64_t now, bool force)
 {
     static _Atomic uint64_t next_sweep_ms;
-    uint64_t due = atomic_load_explicit(&next_sweep_ms, memory_order_relaxed);
+    uint64_t due = ob_atomic_load_relaxed(&next_sweep_ms);
     if (!force && (now < due ||
-                   !atomic_compare_exchange_strong_explicit(
-                       &next_sweep_ms, &due, now + _ob_purge_delay_ms(),
-                       memory_order_relaxed, memory_order_relaxed)))
+                   !ob_atomic_cas_strong_relaxed(&next_sweep_ms, &due, now + _ob_purge_delay_ms())))
         return;
     _ob_arena_sweep_abandoned(collect_unowned);
 }
@@ -385,7 +383,7 @@ static void renotify_dedicated(ob_pool_t *pool, void *ctx)
  * empty and was released instead. */
 static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a)
 {
-    atomic_store_explicit(&a->heap, heap, memory_order_release);
+    ob_atomic_store_release(&a->heap, heap);
     _ob_arena_for_each_pool(a, adopt_pool, heap);
     _ob_arena_for_each_pool(a, renotify_dedicated, NULL);
     if (a->nfree == OB_ARENA_USABLE_PAGES && heap->narenas > 0) {
@@ -443,7 +441,7 @@ void _ob_heap_abandon_arenas(ob_heap_t *heap)
     for (ob_arena_t *a = list; a != NULL; a = a->next)
         _ob_arena_for_each_pool(a, stop_notify, NULL);
     /* 2. ...so what is on it now is all there will be. */
-    uintptr_t delayed = atomic_exchange_explicit(&heap->delayed, 0, memory_order_acquire);
+    uintptr_t delayed = ob_atomic_exchange_acquire(&heap->delayed, 0);
     while (delayed != 0) {
         ob_block_t *b = (ob_block_t *)delayed;
         delayed = (uintptr_t)ob_block_next(b);
@@ -470,11 +468,10 @@ void _ob_heap_abandon_arenas(ob_heap_t *heap)
 static void reset_notifying(ob_pool_t *pool, void *ctx)
 {
     (void)ctx;
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    uintptr_t old = ob_atomic_load_relaxed(&pool->remote);
     if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFYING)
-        atomic_store_explicit(&pool->remote, (old & ~(uintptr_t)OB_REMOTE_STATE) |
-                                                 OB_REMOTE_NOTIFY,
-                              memory_order_relaxed);
+        ob_atomic_store_relaxed(&pool->remote,
+                                (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFY);
 }
 
 static void reset_arena_notifying(ob_arena_t *a, void *ctx)

@@ -75,10 +75,10 @@ static atomic_bool any_arena_asked; /* for the statistics */
 
 int _ob_hugepage_kernel_mode(void)
 {
-    int mode = atomic_load_explicit(&thp_mode, memory_order_relaxed);
+    int mode = ob_atomic_load_relaxed(&thp_mode);
     if (mode < 0) { /* two threads may both read sysfs: same answer */
         mode = _ob_os_thp_mode();
-        atomic_store_explicit(&thp_mode, mode, memory_order_relaxed);
+        ob_atomic_store_relaxed(&thp_mode, mode);
     }
     return mode;
 }
@@ -113,7 +113,7 @@ bool _ob_hugepage_arena_wanted(size_t arenas, size_t heap_arenas)
 void _ob_hugepage_arena_back(ob_arena_t *a)
 {
     _ob_os_hugepage((void *)ob_arena_base(a), OB_ARENA_SIZE, true);
-    atomic_store_explicit(&any_arena_asked, true, memory_order_relaxed);
+    ob_atomic_store_relaxed(&any_arena_asked, true);
     a->huge_backed = true;
     a->half_state[0] = OB_HALF_WHOLE;
     a->half_state[1] = OB_HALF_FRESH;
@@ -315,7 +315,7 @@ static bool holds_arena(uintptr_t start, uintptr_t end)
  * kernel's mode is `always`. */
 size_t _ob_hugepage_bytes(void)
 {
-    if (!atomic_load_explicit(&any_arena_asked, memory_order_relaxed) &&
+    if (!ob_atomic_load_relaxed(&any_arena_asked) &&
         _ob_hugepage_kernel_mode() != OB_THP_ALWAYS)
         return 0;
     if (_ob_hugepage_kernel_mode() == OB_THP_NEVER)

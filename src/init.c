@@ -83,7 +83,7 @@ void _ob_init(void)
     _ob_os_thread_key_init(on_thread_exit);
     _ob_os_atfork(fork_prepare, fork_parent, fork_child);
     atomic_store(&init_state, INIT_DONE);
-    atomic_store_explicit(&_ob_initialized, 1, memory_order_release);
+    ob_atomic_store_release(&_ob_initialized, 1);
     init_on_this_thread = false;
 }
 

@@ -19,6 +19,7 @@
 #ifndef OB_INTERNAL_H
 #define OB_INTERNAL_H
 
+#include "atomic.h"
 #include "os.h"
 #include "types.h"
 
@@ -227,7 +228,7 @@ OB_INLINE size_t ob_prof_filter_bit(const void *pool)
 OB_INLINE bool ob_prof_pool_may_hold(const void *pool)
 {
     size_t bit = ob_prof_filter_bit(pool);
-    return (atomic_load_explicit(&_ob_prof_filter[bit / 64], memory_order_relaxed) >> (bit % 64)) & 1;
+    return (ob_atomic_load_relaxed(&_ob_prof_filter[bit / 64]) >> (bit % 64)) & 1;
 }
 OB_HIDDEN const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset);
 OB_HIDDEN void _ob_symbols_release(void);
@@ -369,7 +370,7 @@ OB_INLINE ob_arena_t *ob_arena_of_pool(const ob_pool_t *pool)
  * (pool.h). */
 OB_INLINE void ob_page_set_state(ob_pool_t *page, int state)
 {
-    __atomic_store_n(&page->state, (uint8_t)state, __ATOMIC_RELAXED);
+    ob_relaxed_store(&page->state, (uint8_t)state);
     page->free_bound = 0;
 }
 
@@ -396,8 +397,8 @@ OB_INLINE uint64_t ob_heap_mallocs(const ob_heap_stats_t *s, size_t cls)
 {
     if (!OB_STATS_COUNTERS)
         return 0;
-    return __atomic_load_n(&s->malloc_base[cls], __ATOMIC_RELAXED) -
-           __atomic_load_n(&s->until_sample[cls], __ATOMIC_RELAXED);
+    return ob_relaxed_load(&s->malloc_base[cls]) -
+           ob_relaxed_load(&s->until_sample[cls]);
 }
 
 OB_INLINE ob_heap_t *ob_heap_get(void) { return _ob_tls_heap; }
@@ -421,12 +422,10 @@ OB_INLINE bool ob_heap_owns(ob_heap_t *heap, const void *p)
 OB_INLINE uintptr_t ob_map_lookup(const void *p)
 {
     uintptr_t granule = (uintptr_t)p >> OB_ARENA_SHIFT;
-    uintptr_t delta = atomic_load_explicit(
-        &_ob_map_root[(granule >> OB_MAP_LEAF_BITS) & (OB_MAP_ROOT_SIZE - 1)],
-        memory_order_acquire);
+    uintptr_t delta = ob_atomic_load_acquire(
+        &_ob_map_root[(granule >> OB_MAP_LEAF_BITS) & (OB_MAP_ROOT_SIZE - 1)]);
     ob_map_leaf_t *leaf = (ob_map_leaf_t *)((uintptr_t)&_ob_map_empty_leaf + delta);
-    return atomic_load_explicit(&leaf->entry[granule & (OB_MAP_LEAF_SIZE - 1)],
-                                memory_order_relaxed);
+    return ob_atomic_load_relaxed(&leaf->entry[granule & (OB_MAP_LEAF_SIZE - 1)]);
 }
 
 /* True if the entry says p lies in one of our arenas. */
@@ -439,8 +438,7 @@ OB_INLINE bool ob_map_is_arena(uintptr_t entry, const void *p)
 
 OB_INLINE void ob_ensure_init(void)
 {
-    if (OB_UNLIKELY(!atomic_load_explicit(&_ob_initialized,
-                                          memory_order_acquire)))
+    if (OB_UNLIKELY(!ob_atomic_load_acquire(&_ob_initialized)))
         _ob_init();
 }
 

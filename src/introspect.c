@@ -175,8 +175,8 @@ OB_EXPORT_C int mallopt(int param, int value)
     switch (param) {
     case M_TRIM_THRESHOLD: {
         size_t keep = value < 0 ? SIZE_MAX : (size_t)value;
-        __atomic_store_n(&_ob_options.huge_cache_bytes, keep, __ATOMIC_RELAXED);
-        __atomic_store_n(&_ob_options.arena_cache, keep / OB_ARENA_SIZE, __ATOMIC_RELAXED);
+        ob_relaxed_store(&_ob_options.huge_cache_bytes, keep);
+        ob_relaxed_store(&_ob_options.arena_cache, keep / OB_ARENA_SIZE);
         return 1;
     }
     default:

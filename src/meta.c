@@ -43,7 +43,7 @@ void *_ob_meta_alloc(size_t size)
             meta_bump = _ob_os_map(chunk, 0);
             meta_end = meta_bump ? meta_bump + chunk : NULL;
             if (meta_bump != NULL)
-                atomic_fetch_add_explicit(&_ob_meta_bytes, chunk, memory_order_relaxed);
+                ob_atomic_add_relaxed(&_ob_meta_bytes, chunk);
         }
         if (meta_bump != NULL) {
             p = meta_bump;

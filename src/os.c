@@ -134,10 +134,10 @@ size_t _ob_os_page_size(void)
 {
     /* Threads may race to fill it in; they all write the same value. */
     static _Atomic size_t page;
-    size_t p = atomic_load_explicit(&page, memory_order_relaxed);
+    size_t p = ob_atomic_load_relaxed(&page);
     if (!p) {
         p = (size_t)sysconf(_SC_PAGESIZE);
-        atomic_store_explicit(&page, p, memory_order_relaxed);
+        ob_atomic_store_relaxed(&page, p);
     }
     return p;
 }
@@ -416,36 +416,32 @@ void _ob_os_yield(void)
 bool _ob_trylock(ob_lock_t *l)
 {
     int expected = 0;
-    return atomic_compare_exchange_strong_explicit(&l->state, &expected, 1,
-                                                   memory_order_acquire, memory_order_relaxed);
+    return ob_atomic_cas_strong_acquire(&l->state, &expected, 1);
 }
 
 void _ob_lock(ob_lock_t *l)
 {
     int expected = 0;
-    if (OB_LIKELY(atomic_compare_exchange_strong_explicit(
-            &l->state, &expected, 1, memory_order_acquire, memory_order_relaxed)))
+    if (OB_LIKELY(ob_atomic_cas_strong_acquire(&l->state, &expected, 1)))
         return;
     int saved = errno;
     for (int spin = 0; spin < 100; spin++) {
         expected = 0;
-        if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
-            atomic_compare_exchange_weak_explicit(&l->state, &expected, 1,
-                                                  memory_order_acquire,
-                                                  memory_order_relaxed)) {
+        if (ob_atomic_load_relaxed(&l->state) == 0 &&
+            ob_atomic_cas_weak_acquire(&l->state, &expected, 1)) {
             errno = saved;
             return;
         }
         __builtin_ia32_pause();
     }
-    while (atomic_exchange_explicit(&l->state, 2, memory_order_acquire) != 0)
+    while (ob_atomic_exchange_acquire(&l->state, 2) != 0)
         futex(&l->state, FUTEX_WAIT_PRIVATE, 2);
     errno = saved;
 }
 
 void _ob_unlock(ob_lock_t *l)
 {
-    if (atomic_exchange_explicit(&l->state, 0, memory_order_release) == 2) {
+    if (ob_atomic_exchange_release(&l->state, 0) == 2) {
         int saved = errno;
         futex(&l->state, FUTEX_WAKE_PRIVATE, 1);
         errno = saved;
@@ -456,7 +452,7 @@ void _ob_unlock(ob_lock_t *l)
  * prepare handler: start them afresh. */
 void _ob_lock_reset(ob_lock_t *l)
 {
-    atomic_store_explicit(&l->state, 0, memory_order_relaxed);
+    ob_atomic_store_relaxed(&l->state, 0);
 }
 
 /* ---- threads ---------------------------------------------------------- */

@@ -29,8 +29,8 @@ uintptr_t _ob_secret;
 
 void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
 {
-    if (OB_UNLIKELY(!atomic_load_explicit(&_ob_classes_fixed, memory_order_relaxed)))
-        atomic_store_explicit(&_ob_classes_fixed, 1, memory_order_relaxed);
+    if (OB_UNLIKELY(!ob_atomic_load_relaxed(&_ob_classes_fixed)))
+        ob_atomic_store_relaxed(&_ob_classes_fixed, 1);
     const ob_class_info_t *info = &_ob_classes[cls];
     pool->free = NULL;
     pool->used = 0;
@@ -43,7 +43,7 @@ void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed)
     ob_pool_set_state(pool, OB_POOL_ACTIVE);
     pool->size_class = (uint8_t)cls;
     pool->next = pool->prev = NULL;
-    atomic_store_explicit(&pool->remote, 0, memory_order_relaxed);
+    ob_atomic_store_relaxed(&pool->remote, 0);
 }
 
 /* Carves the next batch of blocks onto the (empty) free list. */
@@ -91,7 +91,7 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
     pool->size_class = 0;
     pool->flags = zeroed ? OB_POOL_ZEROED : 0;
     pool->next = pool->prev = NULL;
-    atomic_store_explicit(&pool->remote, OB_REMOTE_NOTIFY, memory_order_relaxed);
+    ob_atomic_store_relaxed(&pool->remote, OB_REMOTE_NOTIFY);
     if (!zeroed) { /* a block freed here before may have left its mark */
         ob_hook_memory_reused(ob_pool_blocks(pool), sizeof(ob_block_t));
         ob_block_unmark((ob_block_t *)ob_pool_blocks(pool));

@@ -142,7 +142,7 @@ OB_INLINE uint32_t ob_pool_step(const ob_pool_t *pool)
  * x86, keep that well-defined. */
 OB_INLINE int ob_pool_state(const ob_pool_t *pool)
 {
-    return __atomic_load_n(&pool->state, __ATOMIC_RELAXED);
+    return ob_relaxed_load(&pool->state);
 }
 
 /* The owner's fast free accepts blocks below this bound (see ob_pool_t). */
@@ -157,7 +157,7 @@ OB_INLINE void ob_pool_set_free_bound(ob_pool_t *pool)
 /* Changes the state of a pool (or page) the caller owns. */
 OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
 {
-    __atomic_store_n(&pool->state, (uint8_t)state, __ATOMIC_RELAXED);
+    ob_relaxed_store(&pool->state, (uint8_t)state);
     ob_pool_set_free_bound(pool);
 }
 

@@ -297,14 +297,14 @@ static void *table_map(size_t bytes)
 {
     void *p = _ob_os_map(bytes, 0);
     if (p != NULL)
-        atomic_fetch_add_explicit(&_ob_meta_bytes, bytes, memory_order_relaxed);
+        ob_atomic_add_relaxed(&_ob_meta_bytes, bytes);
     return p;
 }
 
 static void table_unmap(void *p, size_t bytes)
 {
     if (p != NULL && _ob_os_unmap(p, bytes))
-        atomic_fetch_sub_explicit(&_ob_meta_bytes, bytes, memory_order_relaxed);
+        ob_atomic_sub_relaxed(&_ob_meta_bytes, bytes);
 }
 
 static uint64_t mix(uint64_t h)
@@ -458,9 +458,9 @@ static void filter_update(const ob_pool_t *pool, int delta)
     bit_pools[bit] += (uint32_t)delta;
     uint64_t mask = (uint64_t)1 << (bit % 64);
     if (bit_pools[bit] == 0)
-        atomic_fetch_and_explicit(&_ob_prof_filter[bit / 64], ~mask, memory_order_relaxed);
+        ob_atomic_and_relaxed(&_ob_prof_filter[bit / 64], ~mask);
     else
-        atomic_fetch_or_explicit(&_ob_prof_filter[bit / 64], mask, memory_order_relaxed);
+        ob_atomic_or_relaxed(&_ob_prof_filter[bit / 64], mask);
 }
 
 /* One more sample in `pool`; false if the table cannot grow. */
@@ -593,7 +593,7 @@ void _ob_prof_heap_dropped(const ob_heap_t *heap)
     for (size_t i = 0; i < live_blocks.cap;) {
         prof_live_t *e = (prof_live_t *)slot_at(&live_blocks, i);
         if (e->addr != 0 && e->pool != NULL &&
-            atomic_load_explicit(&ob_arena_of((void *)e->addr)->heap, memory_order_relaxed) == heap) {
+            ob_atomic_load_relaxed(&ob_arena_of((void *)e->addr)->heap) == heap) {
             account_live(e->stack, e, -1);
             pool_remove_one(e->pool);
             table_delete(&live_blocks, e);
@@ -955,7 +955,7 @@ static void default_path(char *out, size_t cap)
  * block holds the huge-block lock. */
 static void dump_if_requested(void)
 {
-    if (OB_LIKELY(atomic_load_explicit(&dump_requested, memory_order_relaxed) == 0) || in_prof)
+    if (OB_LIKELY(ob_atomic_load_relaxed(&dump_requested) == 0) || in_prof)
         return;
     /* Inside malloc, this thread may hold the loader's lock, which a
      * dump in another thread may be waiting for (symbolize.c): never wait for
@@ -968,7 +968,7 @@ static void dump_if_requested(void)
     }
     char path[4096 + 32], seq[24];
     default_path(path, sizeof path - 32);
-    utoa(seq, __atomic_add_fetch(&dump_seq, 1, __ATOMIC_RELAXED));
+    utoa(seq, ob_relaxed_add_fetch(&dump_seq, 1));
     size_t n = append(path, strlen(path), sizeof path, ".");
     append(path, n, sizeof path, seq);
     (void)dump_locked(path);
@@ -978,7 +978,7 @@ static void dump_if_requested(void)
 static void on_dump_signal(int sig)
 {
     (void)sig;
-    atomic_store_explicit(&dump_requested, 1, memory_order_relaxed);
+    ob_atomic_store_relaxed(&dump_requested, 1);
 }
 
 static int signal_number(const char *s)

@@ -41,44 +41,41 @@ static _Atomic uint64_t purged_total, regret_total;      /* for the statistics *
 
 uint64_t _ob_purge_delay_ms(void)
 {
-    return _ob_options.purge_delay_ms << atomic_load_explicit(&shift, memory_order_relaxed);
+    return _ob_options.purge_delay_ms << ob_atomic_load_relaxed(&shift);
 }
 
 void _ob_purge_note_purged(size_t pages)
 {
-    atomic_fetch_add_explicit(&purged_pages, pages, memory_order_relaxed);
-    atomic_fetch_add_explicit(&purged_total, pages, memory_order_relaxed);
+    ob_atomic_add_relaxed(&purged_pages, pages);
+    ob_atomic_add_relaxed(&purged_total, pages);
 }
 
 void _ob_purge_note_regret(size_t pages)
 {
-    atomic_fetch_add_explicit(&regret_pages, pages, memory_order_relaxed);
-    atomic_fetch_add_explicit(&regret_total, pages, memory_order_relaxed);
+    ob_atomic_add_relaxed(&regret_pages, pages);
+    ob_atomic_add_relaxed(&regret_total, pages);
 }
 
 /* Called at purge ticks: closes the window if it is over (one thread does,
  * the one whose exchange of window_end_ms succeeds). */
 void _ob_purge_adapt(uint64_t now_ms)
 {
-    uint64_t end = atomic_load_explicit(&window_end_ms, memory_order_relaxed);
+    uint64_t end = ob_atomic_load_relaxed(&window_end_ms);
     uint64_t delay = _ob_purge_delay_ms() ? _ob_purge_delay_ms() : 1;
     if (now_ms < end ||
-        !atomic_compare_exchange_strong_explicit(&window_end_ms, &end, now_ms + delay,
-                                                 memory_order_relaxed, memory_order_relaxed))
+        !ob_atomic_cas_strong_relaxed(&window_end_ms, &end, now_ms + delay))
         return;
     /* A purge and its regret often fall in neighbouring windows (pages
      * purged at the end of one, taken at the start of the next): judge the
      * last two windows together. */
     static _Atomic uint64_t purged_before, regret_before;
-    uint64_t purged_now = atomic_exchange_explicit(&purged_pages, 0, memory_order_relaxed);
-    uint64_t regret_now = atomic_exchange_explicit(&regret_pages, 0, memory_order_relaxed);
-    uint64_t purged = purged_now + atomic_exchange_explicit(&purged_before, purged_now,
-                                                            memory_order_relaxed);
-    uint64_t regret = regret_now + atomic_exchange_explicit(&regret_before, regret_now,
-                                                            memory_order_relaxed);
+    uint64_t purged_now = ob_atomic_exchange_relaxed(&purged_pages, 0);
+    uint64_t regret_now = ob_atomic_exchange_relaxed(&regret_pages, 0);
+    uint64_t purged = purged_now + ob_atomic_exchange_relaxed(&purged_before, purged_now);
+    uint64_t regret = regret_now + ob_atomic_exchange_relaxed(&regret_before, regret_now);
     if (end == 0)
         return; /* the first window starts now */
-    unsigned k = atomic_load_explicit(&shift, memory_order_relaxed);
+    unsigned k = ob_atomic_load_relaxed(&shift);
     if (regret >= REGRET_MIN_PAGES && regret * 4 >= purged) {
         if (k < DELAY_MAX_SHIFT)
             k++;
@@ -86,12 +83,12 @@ void _ob_purge_adapt(uint64_t now_ms)
         if (k > 0)
             k--;
     }
-    atomic_store_explicit(&shift, k, memory_order_relaxed);
+    ob_atomic_store_relaxed(&shift, k);
 }
 
 void _ob_purge_stats(uint64_t *delay, uint64_t *purged, uint64_t *regret)
 {
     *delay = _ob_purge_delay_ms();
-    *purged = atomic_load_explicit(&purged_total, memory_order_relaxed);
-    *regret = atomic_load_explicit(&regret_total, memory_order_relaxed);
+    *purged = ob_atomic_load_relaxed(&purged_total);
+    *regret = ob_atomic_load_relaxed(&regret_total);
 }

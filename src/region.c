@@ -157,7 +157,7 @@ static bool in_region_arena(const ob_region_t *r, const void *p, ob_pool_t **poo
     if (!ob_map_is_arena(entry, p))
         return false;
     ob_arena_t *a = ob_arena_of(p);
-    if (atomic_load_explicit(&a->heap, memory_order_relaxed) != &r->heap)
+    if (ob_atomic_load_relaxed(&a->heap) != &r->heap)
         return false;
     *pool_out = ob_pool_of(a, p);
     return true;
@@ -283,7 +283,7 @@ static size_t live_blocks(const ob_pool_t *pool)
 {
     if (ob_pool_state(pool) < OB_POOL_ACTIVE)
         return 0;
-    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    uintptr_t remote = ob_atomic_load_acquire(&pool->remote);
     return ob_pool_used(pool) - ob_remote_count(remote);
 }
 
@@ -404,7 +404,7 @@ static void visit_pool(ob_pool_t *pool, void *ctx)
     int state = ob_pool_state(pool);
     if (v->stop != 0 || state < OB_POOL_ACTIVE)
         return;
-    uintptr_t remote = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    uintptr_t remote = ob_atomic_load_acquire(&pool->remote);
     if (state == OB_POOL_DEDICATED) {
         if (ob_remote_list(remote) == NULL)
             emit(v, ob_pool_blocks(pool), pool->block_size);
@@ -493,8 +493,7 @@ void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats)
     region_count_t c = {0, 0};
     _ob_heap_for_each_arena(&rw->heap, count_arena, &c);
     /* Blocks handed to the heap by other threads' frees are free too. */
-    for (const ob_block_t *b = (const ob_block_t *)atomic_load_explicit(
-             &rw->heap.delayed, memory_order_acquire);
+    for (const ob_block_t *b = (const ob_block_t *)ob_atomic_load_acquire(&rw->heap.delayed);
          b != NULL; b = ob_block_next(b)) {
         const ob_pool_t *pool = ob_pool_of(ob_arena_of(b), b);
         c.blocks--;

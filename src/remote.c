@@ -65,13 +65,11 @@
  * a->heap stays valid. */
 static void hand_to_owner(ob_arena_t *a, ob_block_t *head, ob_block_t *tail)
 {
-    ob_heap_t *owner = atomic_load_explicit(&a->heap, memory_order_acquire);
-    uintptr_t old = atomic_load_explicit(&owner->delayed, memory_order_relaxed);
+    ob_heap_t *owner = ob_atomic_load_acquire(&a->heap);
+    uintptr_t old = ob_atomic_load_relaxed(&owner->delayed);
     do {
         ob_block_set_next(tail, (ob_block_t *)old);
-    } while (!atomic_compare_exchange_weak_explicit(
-        &owner->delayed, &old, (uintptr_t)head, memory_order_release,
-        memory_order_relaxed));
+    } while (!ob_atomic_cas_weak_release(&owner->delayed, &old, (uintptr_t)head));
 }
 
 /* Pushes the batch head..tail (count blocks of pool, linked from head to
@@ -79,27 +77,24 @@ static void hand_to_owner(ob_arena_t *a, ob_block_t *head, ob_block_t *tail)
 static void push_batch(ob_arena_t *a, ob_pool_t *pool, ob_block_t *head,
                        ob_block_t *tail, uint32_t count)
 {
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    uintptr_t old = ob_atomic_load_relaxed(&pool->remote);
     for (;;) {
         if ((old & OB_REMOTE_STATE) == OB_REMOTE_NOTIFY) {
-            if (!atomic_compare_exchange_weak_explicit(
+            if (!ob_atomic_cas_weak_acquire(
                     &pool->remote, &old,
-                    (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFYING,
-                    memory_order_acquire, memory_order_relaxed))
+                    (old & ~(uintptr_t)OB_REMOTE_STATE) | OB_REMOTE_NOTIFYING))
                 continue;
             hand_to_owner(a, head, tail);
-            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
-            while (!atomic_compare_exchange_weak_explicit(
-                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
-                memory_order_release, memory_order_relaxed)) {
+            old = ob_atomic_load_relaxed(&pool->remote);
+            while (!ob_atomic_cas_weak_release(&pool->remote, &old,
+                                               old & ~(uintptr_t)OB_REMOTE_STATE)) {
             }
             return;
         }
         ob_block_set_next(tail, ob_remote_list(old));
         uintptr_t counted = (uintptr_t)(ob_remote_count(old) + count) << OB_REMOTE_COUNT_SHIFT;
-        if (atomic_compare_exchange_weak_explicit(
-                &pool->remote, &old, counted | (uintptr_t)head | (old & OB_REMOTE_STATE),
-                memory_order_release, memory_order_relaxed))
+        if (ob_atomic_cas_weak_release(&pool->remote, &old,
+                                       counted | (uintptr_t)head | (old & OB_REMOTE_STATE)))
             return;
     }
 }
@@ -305,12 +300,10 @@ void _ob_remote_flush(ob_heap_t *heap)
  * Returns how many. */
 uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
 {
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    uintptr_t old = ob_atomic_load_relaxed(&pool->remote);
     if (ob_remote_list(old) == NULL)
         return 0;
-    while (!atomic_compare_exchange_weak_explicit(
-        &pool->remote, &old, old & OB_REMOTE_STATE, memory_order_acquire,
-        memory_order_relaxed)) {
+    while (!ob_atomic_cas_weak_acquire(&pool->remote, &old, old & OB_REMOTE_STATE)) {
     }
     ob_block_t *head = ob_remote_list(old);
     uint32_t n = ob_remote_count(old);
@@ -346,7 +339,7 @@ uint32_t _ob_pool_collect_remote(ob_pool_t *pool)
 bool _ob_pool_try_mark_full(ob_pool_t *pool)
 {
     unsigned spins = 0;
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+    uintptr_t old = ob_atomic_load_relaxed(&pool->remote);
     for (;;) {
         if (ob_remote_list(old) != NULL)
             return false;
@@ -357,13 +350,10 @@ bool _ob_pool_try_mark_full(ob_pool_t *pool)
             /* A notification for an earlier full spell is still landing;
              * it finishes in a few instructions. */
             ob_spin_wait(&spins);
-            old = atomic_load_explicit(&pool->remote, memory_order_relaxed);
+            old = ob_atomic_load_relaxed(&pool->remote);
             continue;
         }
-        if (atomic_compare_exchange_weak_explicit(&pool->remote, &old,
-                                                  OB_REMOTE_NOTIFY,
-                                                  memory_order_acq_rel,
-                                                  memory_order_relaxed))
+        if (ob_atomic_cas_weak_acq_rel(&pool->remote, &old, OB_REMOTE_NOTIFY))
             return true;
     }
 }
@@ -373,19 +363,18 @@ bool _ob_pool_try_mark_full(ob_pool_t *pool)
 void _ob_pool_stop_notify(ob_pool_t *pool)
 {
     unsigned spins = 0;
-    uintptr_t old = atomic_load_explicit(&pool->remote, memory_order_acquire);
+    uintptr_t old = ob_atomic_load_acquire(&pool->remote);
     for (;;) {
         uintptr_t state = old & OB_REMOTE_STATE;
         if (state == OB_REMOTE_NONE)
             return;
         if (state == OB_REMOTE_NOTIFYING) {
             ob_spin_wait(&spins);
-            old = atomic_load_explicit(&pool->remote, memory_order_acquire);
+            old = ob_atomic_load_acquire(&pool->remote);
             continue;
         }
-        if (atomic_compare_exchange_weak_explicit(
-                &pool->remote, &old, old & ~(uintptr_t)OB_REMOTE_STATE,
-                memory_order_acq_rel, memory_order_acquire))
+        if (ob_atomic_cas_weak_acq_rel_acquire(&pool->remote, &old,
+                                               old & ~(uintptr_t)OB_REMOTE_STATE))
             return;
     }
 }

@@ -130,7 +130,7 @@ int ob_prefer_block_offset(size_t bytes)
     ob_ensure_init();
     if (_ob_options.block_offset_set || bytes == _ob_options.block_offset)
         return 0; /* the environment wins; or nothing changes */
-    if (atomic_load_explicit(&_ob_classes_fixed, memory_order_relaxed))
+    if (ob_atomic_load_relaxed(&_ob_classes_fixed))
         return EBUSY; /* pools exist with the present table */
     _ob_options.block_offset = bytes;
     _ob_size_classes_init();

@@ -58,10 +58,8 @@ static struct {
 
 static void raise_peak(unsigned cls, uint64_t value)
 {
-    uint64_t old = atomic_load_explicit(&peak[cls], memory_order_relaxed);
-    while (value > old && !atomic_compare_exchange_weak_explicit(
-                              &peak[cls], &old, value, memory_order_relaxed,
-                              memory_order_relaxed)) {
+    uint64_t old = ob_atomic_load_relaxed(&peak[cls]);
+    while (value > old && !ob_atomic_cas_weak_relaxed(&peak[cls], &old, value)) {
     }
 }
 
@@ -71,13 +69,13 @@ static void flush_class(ob_heap_t *heap, unsigned cls, int64_t min_delta)
 {
     ob_heap_stats_t *s = &heap->stats;
     uint64_t net = ob_heap_mallocs(s, cls) -
-                   __atomic_load_n(&s->frees[cls], __ATOMIC_RELAXED);
+                   ob_relaxed_load(&s->frees[cls]);
     int64_t delta = (int64_t)(net - s->flushed[cls]);
     if (delta < min_delta && delta > -min_delta)
         return;
     s->flushed[cls] = net;
     unsigned c = ob_class_public(cls);
-    int64_t now = atomic_fetch_add_explicit(&live_estimate[c], delta, memory_order_relaxed) + delta;
+    int64_t now = ob_atomic_add_relaxed(&live_estimate[c], delta) + delta;
     if (now > 0)
         raise_peak(c, (uint64_t)now);
 }
@@ -97,12 +95,12 @@ static void add_counters(counters_t *to, const ob_heap_stats_t *s)
 {
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
         to->mallocs[ob_class_public(c)] += ob_heap_mallocs(s, c);
-        to->frees[ob_class_public(c)] += __atomic_load_n(&s->frees[c], __ATOMIC_RELAXED);
+        to->frees[ob_class_public(c)] += ob_relaxed_load(&s->frees[c]);
     }
-    to->cross_thread_frees += __atomic_load_n(&s->cross_thread_frees, __ATOMIC_RELAXED);
-    to->reused += __atomic_load_n(&s->reused, __ATOMIC_RELAXED);
-    to->aligned_mallocs += __atomic_load_n(&s->aligned_mallocs, __ATOMIC_RELAXED);
-    to->aligned_frees += __atomic_load_n(&s->aligned_frees, __ATOMIC_RELAXED);
+    to->cross_thread_frees += ob_relaxed_load(&s->cross_thread_frees);
+    to->reused += ob_relaxed_load(&s->reused);
+    to->aligned_mallocs += ob_relaxed_load(&s->aligned_mallocs);
+    to->aligned_frees += ob_relaxed_load(&s->aligned_frees);
 }
 
 /* Called with _ob_heaps_lock held, as the heap leaves the registry. */
@@ -129,11 +127,11 @@ void _ob_stats_heapless_free(unsigned pool_class, bool aligned)
 {
     unsigned cls = ob_class_public(pool_class);
     if (aligned)
-        __atomic_fetch_add(&heapless.aligned_frees, 1, __ATOMIC_RELAXED);
+        ob_relaxed_fetch_add(&heapless.aligned_frees, 1);
     else
-        __atomic_fetch_add(&heapless.frees[cls], 1, __ATOMIC_RELAXED);
-    __atomic_fetch_add(&heapless.cross_thread_frees, 1, __ATOMIC_RELAXED);
-    atomic_fetch_sub_explicit(&live_estimate[cls], aligned ? 0 : 1, memory_order_relaxed);
+        ob_relaxed_fetch_add(&heapless.frees[cls], 1);
+    ob_relaxed_fetch_add(&heapless.cross_thread_frees, 1);
+    ob_atomic_sub_relaxed(&live_estimate[cls], aligned ? 0 : 1);
 }
 
 /* ---- gathering ---------------------------------------------------------- */
@@ -234,9 +232,9 @@ static void gather(counters_t *all, walk_t *w, size_t *threads_current, size_t *
     }
     _ob_unlock(&_ob_heaps_lock);
     for (unsigned c = 0; c < OB_CLASSES; c++)
-        all->frees[c] += __atomic_load_n(&heapless.frees[c], __ATOMIC_RELAXED);
-    all->cross_thread_frees += __atomic_load_n(&heapless.cross_thread_frees, __ATOMIC_RELAXED);
-    all->aligned_frees += __atomic_load_n(&heapless.aligned_frees, __ATOMIC_RELAXED);
+        all->frees[c] += ob_relaxed_load(&heapless.frees[c]);
+    all->cross_thread_frees += ob_relaxed_load(&heapless.cross_thread_frees);
+    all->aligned_frees += ob_relaxed_load(&heapless.aligned_frees);
     _ob_arena_for_each_unowned(walk_arena, w);
     _ob_huge_for_each(walk_huge, w);
 }
@@ -288,7 +286,7 @@ void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge_out
         cs->blocks_in_use = (size_t)live;
         cs->blocks_free = w->capacity[c] - (size_t)live;
         cs->bytes_in_use = (size_t)live * bs;
-        cs->peak_blocks_in_use = atomic_load_explicit(&peak[c], memory_order_relaxed);
+        cs->peak_blocks_in_use = ob_atomic_load_relaxed(&peak[c]);
         in_use_bytes += cs->bytes_in_use;
         free_bytes += cs->blocks_free * bs;
     }
@@ -301,8 +299,8 @@ void _ob_stats_fill(struct ob_stats *s, bool resident, ob_stats_huge_t *huge_out
 
     size_t arena_bytes = w->arenas * OB_ARENA_SIZE;
     size_t huge_mapped = huge->mapped + w->huge_cached_bytes;
-    size_t leaves = atomic_load_explicit(&_ob_map_leaves, memory_order_relaxed) * sizeof(ob_map_leaf_t);
-    size_t meta = atomic_load_explicit(&_ob_meta_bytes, memory_order_relaxed);
+    size_t leaves = ob_atomic_load_relaxed(&_ob_map_leaves) * sizeof(ob_map_leaf_t);
+    size_t meta = ob_atomic_load_relaxed(&_ob_meta_bytes);
 
     s->arenas_allocated = snap.arenas_allocated - baseline.arenas_allocated;
     s->arenas_reclaimed = snap.arenas_reclaimed - baseline.arenas_reclaimed;
@@ -382,7 +380,7 @@ void ob_stats_reset(void)
     baseline.arenas_highwater_floor = snap.w.arenas;
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         int64_t live = (int64_t)(snap.all.mallocs[c] - snap.all.frees[c]);
-        atomic_store_explicit(&peak[c], live > 0 ? (uint64_t)live : 0, memory_order_relaxed);
+        ob_atomic_store_relaxed(&peak[c], live > 0 ? (uint64_t)live : 0);
     }
 }
 
