@@ -36,11 +36,15 @@ OB_INLINE void ob_hook_countdown_out(ob_heap_t *heap, unsigned cls)
     _ob_prof_rearm(heap, cls);
 }
 
-/* Block b of `pool` is handed out after its countdown ran out. */
+/* Block b of `pool` is handed out after its countdown ran out.  A thread
+ * that takes a sample also writes a dump a signal asked for (prof_dump.c:
+ * the handler itself cannot). */
 OB_INLINE void ob_hook_block_sampled(ob_pool_t *pool, void *b)
 {
-    if (OB_UNLIKELY(_ob_prof_on))
+    if (OB_UNLIKELY(_ob_prof_on)) {
         _ob_prof_sample_block(pool, b);
+        _ob_prof_dump_if_requested();
+    }
 }
 
 /* p (`size` bytes, in `pool`, or NULL for a huge block) is handed out by a
@@ -51,6 +55,7 @@ OB_INLINE bool ob_hook_bytes_sampled(void *p, size_t size, ob_pool_t *pool)
     if (OB_LIKELY(!_ob_prof_on) || !_ob_prof_bytes_due(size))
         return false;
     _ob_prof_record(p, size, pool);
+    _ob_prof_dump_if_requested();
     return true;
 }
 

@@ -56,6 +56,7 @@ static void fork_child(void)
         _ob_lock_reset(fork_locks[i]);
     _ob_heap_after_fork_child();
     _ob_prof_after_fork_child();
+    _ob_prof_output_after_fork();
 }
 
 /* ---- start-up --------------------------------------------------------- */
@@ -74,6 +75,8 @@ void _ob_init(void)
     init_on_this_thread = true;
     _ob_options_init();
     _ob_prof_init();
+    if (_ob_prof_on)
+        _ob_prof_output_init(); /* where its files go, and its signal */
     if (_ob_override_init != NULL)
         _ob_override_init(); /* before obmalloc maps anything */
     _ob_size_classes_init();

@@ -218,6 +218,10 @@ OB_HIDDEN void _ob_prof_freed(const void *p);
 OB_HIDDEN void _ob_prof_moved(const void *from, void *to, size_t bytes);
 OB_HIDDEN void _ob_prof_heap_dropped(const ob_heap_t *heap);
 OB_HIDDEN void _ob_prof_after_fork_child(void);
+/* prof_dump.c: the output */
+OB_HIDDEN void _ob_prof_output_init(void);
+OB_HIDDEN void _ob_prof_output_after_fork(void);
+OB_HIDDEN void _ob_prof_dump_if_requested(void);
 /* Pools that hold samples, by a hash of their address (prof.c). */
 extern OB_HIDDEN _Atomic uint64_t _ob_prof_filter[65536 / 64];
 OB_INLINE size_t ob_prof_filter_bit(const void *pool)

@@ -37,7 +37,7 @@
  * obmalloc_text all its code is moved to at build time (CMakeLists.txt).
  * glibc's backtrace() is not used: it loads libgcc_s with dlopen, which
  * allocates, on its first call.  A thread inside the profiler samples
- * nothing (in_prof), so whatever the unwinder does cannot recurse.
+ * nothing (_ob_prof_busy), so whatever the unwinder does cannot recurse.
  *
  * Records.  Stacks are interned in a hash table (each holds its sampled
  * counts and estimates, live and total); sampled blocks live in a second
@@ -46,38 +46,27 @@
  * _ob_prof_lock, taken once per sample and once per free of a sampled
  * block, both rare.  Lock order: _ob_huge_lock, then _ob_prof_lock.
  *
- * Output: the heap profile format pprof and
- * jeprof read ("heap_v2/RATE": raw sampled counts, which the tools scale
- * back), with /proc/self/maps after MAPPED_LIBRARIES:, and the estimates
- * as folded stacks (PATH.inuse.folded, PATH.alloc.folded) for flame-graph
- * tools, named from the objects' symbol tables (symbolize.c), else
- * object+offset.
+ * Output: prof_dump.c writes the stacks out (pprof's heap profile and
+ * folded stacks), on request, on a signal and at exit.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <link.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <unwind.h>
 
 #include "pool.h"
+#include "prof.h"
 
 #define PROF_MAX_FRAMES 64
 
 bool _ob_prof_on;
 ob_lock_t _ob_prof_lock = OB_LOCK_INIT;
-static double rate; /* mean bytes between samples */
-static char file_option[4096];
-static int dump_signal;
-static _Atomic int dump_requested;
-static ob_lock_t dump_lock = OB_LOCK_INIT;
-static unsigned dump_seq;
+double _ob_prof_rate; /* mean bytes between samples */
 
-static __thread bool in_prof;        /* this thread is inside the profiler */
+__thread bool _ob_prof_busy __attribute__((tls_model("initial-exec")));
 static __thread uint64_t rng;        /* xorshift state; 0: not seeded    */
 static __thread int64_t bytes_until; /* the byte countdown (huge blocks) */
 static __thread bool bytes_armed;
@@ -147,7 +136,7 @@ static uint64_t blocks_until_sample(size_t block_size)
 {
     if (!_ob_prof_on)
         return OB_SAMPLE_NEVER;
-    double k = exponential() * rate / (double)block_size;
+    double k = exponential() * _ob_prof_rate / (double)block_size;
     return k >= (double)(OB_SAMPLE_NEVER - 1) ? OB_SAMPLE_NEVER : (uint64_t)k + 1;
 }
 
@@ -162,17 +151,17 @@ void _ob_prof_arm_heap(ob_heap_t *heap)
 
 bool _ob_prof_bytes_due(size_t size)
 {
-    if (!_ob_prof_on || in_prof)
+    if (!_ob_prof_on || _ob_prof_busy)
         return false;
     if (!bytes_armed) {
-        bytes_until = (int64_t)(exponential() * rate);
+        bytes_until = (int64_t)(exponential() * _ob_prof_rate);
         bytes_armed = true;
     }
     bytes_until -= (int64_t)(size > INT64_MAX ? INT64_MAX : size);
     if (bytes_until >= 0)
         return false;
     /* Memoryless: the next interval starts where this block ends. */
-    bytes_until = (int64_t)(exponential() * rate);
+    bytes_until = (int64_t)(exponential() * _ob_prof_rate);
     return true;
 }
 
@@ -248,14 +237,6 @@ static __attribute__((noinline)) int capture(void **frames)
 
 /* ---- the tables ------------------------------------------------------- */
 
-typedef struct prof_stack {
-    struct prof_stack *next; /* all stacks, for the dump */
-    uint64_t hash;
-    uint64_t live_count, live_bytes, alloc_count, alloc_bytes; /* sampled */
-    double est_live_bytes, est_alloc_bytes;                     /* scaled  */
-    uint32_t depth;
-    void *frames[];
-} prof_stack_t;
 
 typedef struct prof_live {
     uintptr_t addr; /* 0: empty */
@@ -278,7 +259,7 @@ static uint32_t bit_pools[FILTER_BITS];
 
 static prof_stack_t **stack_index; /* open addressing, power of two */
 static size_t stack_cap, stack_count;
-static prof_stack_t *all_stacks;
+prof_stack_t *_ob_prof_stacks;
 static char *stack_bump, *stack_end; /* records come from mapped chunks */
 /* Open-addressing tables keyed by the address in each entry's first word
  * (0: an empty slot): linear probing, mapped from the OS, doubled when
@@ -329,7 +310,7 @@ static bool stack_index_grow(void)
     prof_stack_t **index = table_map(cap * sizeof *index);
     if (index == NULL)
         return false;
-    for (prof_stack_t *s = all_stacks; s != NULL; s = s->next) {
+    for (prof_stack_t *s = _ob_prof_stacks; s != NULL; s = s->next) {
         size_t i = s->hash & (cap - 1);
         while (index[i] != NULL)
             i = (i + 1) & (cap - 1);
@@ -367,8 +348,8 @@ static prof_stack_t *stack_intern(void *const *frames, int depth)
     s->hash = h;
     s->depth = (uint32_t)depth;
     memcpy(s->frames, frames, (size_t)depth * sizeof *frames);
-    s->next = all_stacks;
-    all_stacks = s;
+    s->next = _ob_prof_stacks;
+    _ob_prof_stacks = s;
     size_t i = h & (stack_cap - 1);
     while (stack_index[i] != NULL)
         i = (i + 1) & (stack_cap - 1);
@@ -500,15 +481,13 @@ static void account_live(prof_stack_t *s, const prof_live_t *e, int sign)
 
 /* ---- recording ---------------------------------------------------------- */
 
-static void dump_if_requested(void);
-
 void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool)
 {
-    bool was_in = in_prof;
-    in_prof = true;
+    bool was_in = _ob_prof_busy;
+    _ob_prof_busy = true;
     void *frames[PROF_MAX_FRAMES];
     int depth = capture(frames);
-    double weight = 1 / (1 - exp_neg((double)bytes / rate));
+    double weight = 1 / (1 - exp_neg((double)bytes / _ob_prof_rate));
     _ob_lock(&_ob_prof_lock);
     prof_stack_t *s = stack_intern(frames, depth);
     prof_live_t *e = s != NULL ? table_add(&live_blocks, (uintptr_t)p) : NULL;
@@ -529,9 +508,7 @@ void _ob_prof_record(void *p, size_t bytes, ob_pool_t *pool)
         samples_dropped++;
     }
     _ob_unlock(&_ob_prof_lock);
-    in_prof = was_in;
-    if (!was_in)
-        dump_if_requested();
+    _ob_prof_busy = was_in;
 }
 
 void _ob_prof_rearm(ob_heap_t *heap, unsigned cls)
@@ -545,14 +522,13 @@ void _ob_prof_rearm(ob_heap_t *heap, unsigned cls)
  * pool's frees onto the checked path while it holds one. */
 void _ob_prof_sample_block(ob_pool_t *pool, void *b)
 {
-    if (in_prof)
+    if (_ob_prof_busy)
         return;
-    in_prof = true;
+    _ob_prof_busy = true;
     pool->flags |= OB_POOL_SAMPLED;
     ob_pool_set_free_bound(pool);
     _ob_prof_record(b, pool->block_size, pool);
-    in_prof = false;
-    dump_if_requested();
+    _ob_prof_busy = false;
 }
 
 /* The owner's free found its pool flagged: the flag goes once no sample
@@ -629,377 +605,6 @@ void _ob_prof_after_fork_child(void)
      * live in it too (_ob_prof_lock was held across the fork).  A dump
      * another thread was writing stops here: its lock and symbol cache
      * start afresh. */
-    _ob_lock_reset(&dump_lock);
-    _ob_symbols_forget();
-}
-
-/* ---- writing the files ---------------------------------------------------- */
-
-typedef struct writer {
-    int fd;
-    bool failed;
-    size_t len;
-    char buf[8192];
-} writer_t;
-
-static void w_flush(writer_t *w)
-{
-    size_t done = 0;
-    while (done < w->len && !w->failed) {
-        ssize_t n = write(w->fd, w->buf + done, w->len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            w->failed = true;
-        else
-            done += (size_t)n;
-    }
-    w->len = 0;
-}
-
-static void w_bytes(writer_t *w, const char *s, size_t n)
-{
-    while (n > 0) {
-        if (w->len == sizeof w->buf)
-            w_flush(w);
-        size_t room = sizeof w->buf - w->len, k = n < room ? n : room;
-        memcpy(w->buf + w->len, s, k);
-        w->len += k;
-        s += k;
-        n -= k;
-    }
-}
-
-static void w_str(writer_t *w, const char *s) { w_bytes(w, s, strlen(s)); }
-
-static void w_uint(writer_t *w, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    w_bytes(w, tmp + i, sizeof tmp - (size_t)i);
-}
-
-static void w_hex(writer_t *w, uint64_t v)
-{
-    char tmp[20];
-    int i = sizeof tmp;
-    do {
-        tmp[--i] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v != 0);
-    tmp[--i] = 'x';
-    tmp[--i] = '0';
-    w_bytes(w, tmp + i, sizeof tmp - (size_t)i);
-}
-
-/* "count: bytes [count: bytes]", pprof's spacing. */
-static void w_counts(writer_t *w, uint64_t n1, uint64_t s1, uint64_t n2, uint64_t s2)
-{
-    w_uint(w, n1);
-    w_str(w, ": ");
-    w_uint(w, s1);
-    w_str(w, " [");
-    w_uint(w, n2);
-    w_str(w, ": ");
-    w_uint(w, s2);
-    w_str(w, "]");
-}
-
-static int w_open(writer_t *w, const char *path)
-{
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    w->failed = w->fd < 0;
-    w->len = 0;
-    return w->fd < 0 ? errno : 0;
-}
-
-static int w_close(writer_t *w)
-{
-    w_flush(w);
-    int err = w->failed ? (errno ? errno : EIO) : 0;
-    if (close(w->fd) != 0 && err == 0)
-        err = errno;
-    return err;
-}
-
-/* A copy of the stacks, taken under the lock and written without it (the
- * names need the loader's list of objects, and dl_iterate_phdr takes the
- * loader's lock: a thread holding that lock may be waiting for ours inside
- * malloc). */
-typedef struct snapshot {
-    char *mem;
-    size_t bytes, count;
-} snapshot_t;
-
-static size_t stack_record_size(uint32_t depth)
-{
-    return ob_align_up(sizeof(prof_stack_t) + depth * sizeof(void *), 16);
-}
-
-static bool take_snapshot(snapshot_t *snap)
-{
-    for (int attempt = 0; attempt < 4; attempt++) {
-        _ob_lock(&_ob_prof_lock);
-        size_t bytes = 0;
-        for (prof_stack_t *s = all_stacks; s != NULL; s = s->next)
-            bytes += stack_record_size(s->depth);
-        _ob_unlock(&_ob_prof_lock);
-        size_t mapped = ob_align_up(bytes + 16, OB_PAGE_SIZE);
-        char *mem = _ob_os_map(mapped, 0);
-        if (mem == NULL)
-            return false;
-        _ob_lock(&_ob_prof_lock);
-        size_t used = 0, count = 0;
-        bool fits = true;
-        for (prof_stack_t *s = all_stacks; s != NULL; s = s->next) {
-            size_t n = stack_record_size(s->depth);
-            if (used + n > mapped) {
-                fits = false;
-                break;
-            }
-            memcpy(mem + used, s, sizeof *s + s->depth * sizeof(void *));
-            used += n;
-            count++;
-        }
-        _ob_unlock(&_ob_prof_lock);
-        if (fits) {
-            snap->mem = mem;
-            snap->bytes = mapped;
-            snap->count = count;
-            return true;
-        }
-        _ob_os_unmap(mem, mapped); /* stacks were added meanwhile */
-    }
-    return false;
-}
-
-static int write_heap_profile(const char *path, const snapshot_t *snap)
-{
-    writer_t w;
-    int err = w_open(&w, path);
-    if (err != 0)
-        return err;
-    uint64_t n1 = 0, s1 = 0, n2 = 0, s2 = 0;
-    const char *cur = snap->mem;
-    for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth)) {
-        const prof_stack_t *s = (const prof_stack_t *)cur;
-        n1 += s->live_count;
-        s1 += s->live_bytes;
-        n2 += s->alloc_count;
-        s2 += s->alloc_bytes;
-    }
-    w_str(&w, "heap profile: ");
-    w_counts(&w, n1, s1, n2, s2);
-    w_str(&w, " @ heap_v2/");
-    w_uint(&w, (uint64_t)rate);
-    w_str(&w, "\n");
-    cur = snap->mem;
-    for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth)) {
-        const prof_stack_t *s = (const prof_stack_t *)cur;
-        w_counts(&w, s->live_count, s->live_bytes, s->alloc_count, s->alloc_bytes);
-        w_str(&w, " @");
-        for (uint32_t f = 0; f < s->depth; f++) {
-            w_str(&w, " ");
-            w_hex(&w, (uint64_t)(uintptr_t)s->frames[f]);
-        }
-        w_str(&w, "\n");
-    }
-    /* The mappings, for the tools to find each address's object. */
-    w_str(&w, "\nMAPPED_LIBRARIES:\n");
-    int maps = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (maps >= 0) {
-        w_flush(&w);
-        char buf[4096];
-        ssize_t n;
-        while ((n = read(maps, buf, sizeof buf)) > 0)
-            w_bytes(&w, buf, (size_t)n);
-        close(maps);
-    }
-    return w_close(&w);
-}
-
-/* One frame of a folded stack: its function's name (symbolize.c), else
- * object+offset. */
-static void w_frame(writer_t *w, void *ip)
-{
-    const char *object;
-    uintptr_t offset;
-    const char *name = _ob_symbolize(ip, &object, &offset);
-    if (name != NULL) {
-        /* ';' separates frames and ' ' ends the stack: neither may be in a
-         * name (C++ names have spaces). */
-        for (const char *c = name; *c; c++)
-            w_bytes(w, *c == ';' ? ":" : *c == ' ' ? "_" : c, 1);
-        return;
-    }
-    if (object != NULL) {
-        w_str(w, object);
-        w_str(w, "+");
-    }
-    w_hex(w, (uint64_t)offset);
-}
-
-/* Folded stacks: "outermost;...;innermost BYTES", the estimated bytes
- * (live or allocated in total) of each stack. */
-static int write_folded(const char *path, const snapshot_t *snap, bool live)
-{
-    writer_t w;
-    int err = w_open(&w, path);
-    if (err != 0)
-        return err;
-    const char *cur = snap->mem;
-    for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth)) {
-        const prof_stack_t *s = (const prof_stack_t *)cur;
-        double est = live ? s->est_live_bytes : s->est_alloc_bytes;
-        if ((live ? s->live_count : s->alloc_count) == 0 || est < 0.5)
-            continue;
-        if (s->depth == 0)
-            w_str(&w, "[unknown]");
-        for (uint32_t f = s->depth; f-- > 0;) {
-            w_frame(&w, s->frames[f]);
-            if (f != 0)
-                w_str(&w, ";");
-        }
-        w_str(&w, " ");
-        w_uint(&w, (uint64_t)(est + 0.5));
-        w_str(&w, "\n");
-    }
-    return w_close(&w);
-}
-
-static size_t append(char *dst, size_t at, size_t cap, const char *src)
-{
-    while (*src && at + 1 < cap)
-        dst[at++] = *src++;
-    dst[at] = 0;
-    return at;
-}
-
-static void utoa(char *out, uint64_t v)
-{
-    char tmp[24];
-    int i = sizeof tmp - 1;
-    tmp[i] = 0;
-    do {
-        tmp[--i] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    memcpy(out, tmp + i, sizeof tmp - (size_t)i);
-}
-
-/* With dump_lock held (one dump at a time: the symbol cache is shared). */
-static int dump_locked(const char *path)
-{
-    bool was_in = in_prof;
-    in_prof = true;
-    int saved_errno = errno;
-    snapshot_t snap;
-    int err = ENOMEM;
-    if (take_snapshot(&snap)) {
-        char folded[4096 + 32];
-        err = write_heap_profile(path, &snap);
-        size_t n = append(folded, 0, sizeof folded, path);
-        append(folded, n, sizeof folded, ".inuse.folded");
-        int e2 = write_folded(folded, &snap, true);
-        append(folded, n, sizeof folded, ".alloc.folded");
-        int e3 = write_folded(folded, &snap, false);
-        if (err == 0)
-            err = e2 ? e2 : e3;
-        _ob_os_unmap(snap.mem, snap.bytes);
-        _ob_symbols_release();
-    }
-    errno = saved_errno;
-    in_prof = was_in;
-    return err;
-}
-
-int ob_prof_dump(const char *path)
-{
-    if (path == NULL || *path == 0)
-        return EINVAL;
-    ob_ensure_init();
-    if (!_ob_prof_on)
-        return ENOTSUP;
-    _ob_lock(&dump_lock);
-    int err = dump_locked(path);
-    _ob_unlock(&dump_lock);
-    return err;
-}
-
-/* OBMALLOC_PROF_FILE, with %p replaced by the process id; by default
- * obmalloc.PID.heap in the working directory. */
-static void default_path(char *out, size_t cap)
-{
-    char pid[24];
-    utoa(pid, (uint64_t)getpid());
-    const char *pattern = file_option[0] ? file_option : "obmalloc.%p.heap";
-    size_t n = 0;
-    for (const char *c = pattern; *c && n + 1 < cap; c++) {
-        if (c[0] == '%' && c[1] == 'p') {
-            n = append(out, n, cap, pid);
-            c++;
-        } else {
-            out[n++] = *c;
-        }
-    }
-    out[n] = 0;
-}
-
-/* A dump asked for by the signal: written by the next thread that takes a
- * sample, outside the signal handler (writing the files needs locks a
- * handler cannot take), as PATH.N.  Never from a free: a free of a huge
- * block holds the huge-block lock. */
-static void dump_if_requested(void)
-{
-    if (OB_LIKELY(ob_atomic_load_relaxed(&dump_requested) == 0) || in_prof)
-        return;
-    /* Inside malloc, this thread may hold the loader's lock, which a
-     * dump in another thread may be waiting for (symbolize.c): never wait for
-     * that dump; the request stays for the next sample. */
-    if (!_ob_trylock(&dump_lock))
-        return;
-    if (atomic_exchange(&dump_requested, 0) == 0) {
-        _ob_unlock(&dump_lock);
-        return;
-    }
-    char path[4096 + 32], seq[24];
-    default_path(path, sizeof path - 32);
-    utoa(seq, ob_relaxed_add_fetch(&dump_seq, 1));
-    size_t n = append(path, strlen(path), sizeof path, ".");
-    append(path, n, sizeof path, seq);
-    (void)dump_locked(path);
-    _ob_unlock(&dump_lock);
-}
-
-static void on_dump_signal(int sig)
-{
-    (void)sig;
-    ob_atomic_store_relaxed(&dump_requested, 1);
-}
-
-static int signal_number(const char *s)
-{
-    if (s == NULL || *s == 0)
-        return 0;
-    if (s[0] >= '0' && s[0] <= '9')
-        return atoi(s);
-    if (strncmp(s, "SIG", 3) == 0)
-        s += 3;
-    static const struct {
-        const char *name;
-        int number;
-    } names[] = {{"USR1", SIGUSR1}, {"USR2", SIGUSR2}, {"HUP", SIGHUP},
-                 {"PROF", SIGPROF}, {"URG", SIGURG},   {"WINCH", SIGWINCH}};
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (strcmp(s, names[i].name) == 0)
-            return names[i].number;
-    if (strncmp(s, "RTMIN+", 6) == 0)
-        return SIGRTMIN + atoi(s + 6);
-    return 0;
 }
 
 /* From _ob_init, after the options: nothing here allocates. */
@@ -1017,7 +622,7 @@ void _ob_prof_init(void)
         return;
     }
     const char *r = getenv("OBMALLOC_PROF_RATE");
-    rate = 512 * 1024;
+    _ob_prof_rate = 512 * 1024;
     if (r != NULL && r[0] >= '0' && r[0] <= '9') {
         uint64_t v = 0;
         for (; *r >= '0' && *r <= '9' && v < ((uint64_t)1 << 50); r++)
@@ -1027,29 +632,7 @@ void _ob_prof_init(void)
         else if (*r == 'm' || *r == 'M')
             v <<= 20;
         if (v > 0)
-            rate = (double)v;
-    }
-    const char *f = getenv("OBMALLOC_PROF_FILE");
-    if (f != NULL)
-        append(file_option, 0, sizeof file_option, f);
-    dump_signal = signal_number(getenv("OBMALLOC_PROF_SIGNAL"));
-    if (dump_signal > 0 && dump_signal < NSIG) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_dump_signal;
-        sa.sa_flags = SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        sigaction(dump_signal, &sa, NULL);
+            _ob_prof_rate = (double)v;
     }
     _ob_prof_on = true;
-}
-
-/* The profile of the whole run, at exit. */
-__attribute__((destructor)) static void prof_at_exit(void)
-{
-    if (!_ob_prof_on)
-        return;
-    char path[4096 + 32];
-    default_path(path, sizeof path);
-    (void)ob_prof_dump(path);
 }

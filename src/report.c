@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "format.h"
 #include "internal.h"
 
 static _Atomic int backtrace_ready;
@@ -29,27 +30,16 @@ void _ob_report_str(ob_report_t *r, const char *s)
 
 void _ob_report_hex(ob_report_t *r, uint64_t x)
 {
-    char tmp[2 + 16 + 1] = "0x";
-    int n = 2;
-    for (int shift = 60; shift >= 0; shift -= 4) {
-        unsigned digit = (unsigned)(x >> shift) & 15;
-        if (digit || n > 2 || shift == 0)
-            tmp[n++] = "0123456789abcdef"[digit];
-    }
-    tmp[n] = 0;
+    char tmp[OB_FMT_MAX];
+    ob_fmt_hex(tmp, x);
     _ob_report_str(r, tmp);
 }
 
 void _ob_report_dec(ob_report_t *r, uint64_t x)
 {
-    char tmp[21];
-    int n = 20;
-    tmp[n] = 0;
-    do {
-        tmp[--n] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x);
-    _ob_report_str(r, tmp + n);
+    char tmp[OB_FMT_MAX];
+    ob_fmt_dec(tmp, x);
+    _ob_report_str(r, tmp);
 }
 
 void _ob_report_byte(ob_report_t *r, unsigned byte)

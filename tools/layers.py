@@ -26,7 +26,7 @@ import sys
 # Lowest first.  Each entry: (layer name, files).
 LAYERS = [
     # hooks.h is the one way from the core up to the instruments.
-    ("shared headers", ["types.h", "os.h", "internal.h", "atomic.h", "hooks.h"]),
+    ("shared headers", ["types.h", "os.h", "internal.h", "atomic.h", "hooks.h", "format.h"]),
     ("platform", ["os.c", "options.c", "meta.c"]),
     ("reports", ["report.c", "symbolize.c"]),
     ("classes and the map", ["size_class.c", "arena_map.c"]),
