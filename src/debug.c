@@ -49,91 +49,21 @@
  * Both modes are reached through `_ob_divert` (internal.h): the fast paths
  * of the normal allocator are untouched, and cost nothing when both are
  * off.
+ *
+ * This file has the block: finding its header, the guards and fills, the
+ * quarantine, the reports, and the scans ob_heap_check makes.  The entry
+ * points the diverted calls reach (malloc, free, realloc... and
+ * ob_check_block) are in debug_entry.c; debug.h is what the two share.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-
-#if __has_include(<valgrind/memcheck.h>)
-#include <valgrind/memcheck.h>
-#define VG(x)                                                                 \
-    do {                                                                      \
-        if (_ob_valgrind_on) {                                                \
-            x;                                                                \
-        }                                                                     \
-    } while (0)
-#define OB_HAVE_MEMCHECK 1
-#else
-#define VG(x) ((void)0)
-#define OB_HAVE_MEMCHECK 0
-#endif
+#include "debug.h"
 
 bool _ob_debug_on;
 bool _ob_valgrind_on;
-
-#define HDR 64
-#define TAIL_MIN 16
-#define GUARD 0xFD
-#define FILL_NEW 0xCD
-#define FILL_FREED 0xDD
-
-enum { ALIVE = 0x4c697665, FREED = 0x46726565, EVICTED = 0x476f6e65 };
-
-typedef struct dbg_header {
-    uint64_t link;
-    uint64_t mark;
-    uint64_t size;   /* as requested */
-    uint64_t serial; /* 1 for the process's first block, and so on */
-    uint32_t prefix; /* user - inner */
-    uint32_t state;
-    uint64_t seal;
-    uint8_t guard[16];
-} dbg_header_t;
-_Static_assert(sizeof(dbg_header_t) == HDR, "the header is 64 bytes");
-
-static _Atomic uint64_t serial_next = 1;
-
-static uint64_t mix(uint64_t x)
-{
-    x ^= x >> 31;
-    x *= 0x9E3779B97F4A7C15ull;
-    return x ^ (x >> 29);
-}
-
-static uint64_t seal_of(const dbg_header_t *h, const void *user)
-{
-    return mix((uintptr_t)user ^ _ob_secret ^ mix(h->size) ^ mix(h->serial ^ 0x5bd1e995) ^
-               ((uint64_t)h->prefix << 32 | h->state));
-}
-
-static dbg_header_t *header_of(const void *user)
-{
-    return (dbg_header_t *)((uintptr_t)user - HDR);
-}
-
-static bool sealed(const dbg_header_t *h, const void *user)
-{
-    return h->seal == seal_of(h, user);
-}
-
-static void set_state(dbg_header_t *h, const void *user, uint32_t state)
-{
-    h->state = state;
-    h->seal = seal_of(h, user);
-}
-
-static uint64_t prefix_note(const void *inner, uint64_t prefix)
-{
-    return mix((uintptr_t)inner ^ _ob_secret ^ 0x7072656669780000ull) ^ prefix;
-}
-
-static char *inner_of(const void *user, const dbg_header_t *h)
-{
-    return (char *)user - h->prefix;
-}
 
 /* ---- reports ---------------------------------------------------------- */
 
@@ -158,7 +88,7 @@ static void report_dumps(ob_report_t *r, const char *user, const dbg_header_t *h
         _ob_report_dump(r, "end (16 bytes to 16 past):   ", user + size - 16, 32);
 }
 
-static _Noreturn void die_with_block(ob_report_t *r, const char *user, const dbg_header_t *h)
+_Noreturn void _ob_dbg_die_with_block(ob_report_t *r, const char *user, const dbg_header_t *h)
 {
     report_block(r, user, h);
     report_dumps(r, user, h);
@@ -218,7 +148,7 @@ static bool inner_block_of(const void *p, const char **lo, size_t *size, const c
 }
 
 /* The user pointer of the debug block in an inner block, or NULL. */
-static const char *user_in(const char *inner, size_t inner_size)
+const char *_ob_dbg_user_in(const char *inner, size_t inner_size)
 {
     if (inner_size < HDR + TAIL_MIN)
         return NULL;
@@ -240,7 +170,7 @@ static const char *user_in(const char *inner, size_t inner_size)
 /* The header of the block p points to, after checking that p is one: NULL
  * for memory of the loader's from before obmalloc (never ours), a report
  * for anything else that is not the start of a block. */
-static dbg_header_t *header_for(const void *p, const char *bug)
+dbg_header_t *_ob_dbg_header_for(const void *p, const char *bug)
 {
     const char *lo, *why;
     size_t size;
@@ -258,14 +188,14 @@ static dbg_header_t *header_for(const void *p, const char *bug)
             return h;
     }
     /* Not the start of a block: inside one? */
-    const char *user = user_in(lo, size);
+    const char *user = _ob_dbg_user_in(lo, size);
     if (user != NULL) {
         const dbg_header_t *h = header_of(user);
         ob_report_t r;
         _ob_report_begin(&r, bug, p);
         _ob_report_str(&r, "obmalloc: the address is not the start of a block: it is ");
         report_position(&r, p, user, user, " bytes before the start of\n", " bytes into\n");
-        die_with_block(&r, user, h);
+        _ob_dbg_die_with_block(&r, user, h);
     }
     _ob_fatal(bug, p, "the address is not the start of a block obmalloc returned");
 }
@@ -307,10 +237,10 @@ static _Noreturn void die_guard(const char *bug, const unsigned char *q, const c
     _ob_report_str(&r, ", not 0xfd (found at ");
     _ob_report_str(&r, when);
     _ob_report_str(&r, ")\n");
-    die_with_block(&r, user, h);
+    _ob_dbg_die_with_block(&r, user, h);
 }
 
-static void check_guards(const char *user, const dbg_header_t *h, const char *when)
+void _ob_dbg_check_guards(const char *user, const dbg_header_t *h, const char *when)
 {
     if (!_ob_debug_on)
         return; /* under valgrind alone: memcheck reported the write as it happened */
@@ -347,11 +277,11 @@ static _Noreturn void die_written(const unsigned char *q, const char *user, cons
     _ob_report_str(&r, " of a freed block is ");
     _ob_report_byte(&r, *q);
     _ob_report_str(&r, ", not its fill 0xdd (found when it left the quarantine)\n");
-    die_with_block(&r, user, h);
+    _ob_dbg_die_with_block(&r, user, h);
 }
 
-static _Noreturn void die_freed(const char *bug, const void *p, const dbg_header_t *h,
-                                const char *what)
+_Noreturn void _ob_dbg_die_freed(const char *bug, const void *p, const dbg_header_t *h,
+                                 const char *what)
 {
     ob_report_t r;
     _ob_report_begin(&r, bug, p);
@@ -387,7 +317,7 @@ static char *q_pop(void)
 }
 
 /* The block's inner block goes back to the normal allocator. */
-static void evict(char *user, dbg_header_t *h)
+void _ob_dbg_evict(char *user, dbg_header_t *h)
 {
     char *inner = inner_of(user, h);
     set_state(h, user, EVICTED);
@@ -408,11 +338,11 @@ static void leave_quarantine(char *user)
     const unsigned char *q = written_after_free(user, h->size);
     if (q != NULL)
         die_written(q, user, h);
-    check_guards(user, h, "the end of the quarantine");
-    evict(user, h);
+    _ob_dbg_check_guards(user, h, "the end of the quarantine");
+    _ob_dbg_evict(user, h);
 }
 
-static void quarantine(char *user, size_t size)
+void _ob_dbg_quarantine(char *user, size_t size)
 {
     size_t cost = q_cost(size), limit = _ob_options.quarantine_bytes;
     bool pushed = false;
@@ -457,242 +387,13 @@ void _ob_debug_vg_reuse(void *p, size_t n)
     (void)p, (void)n;
 }
 
-/* ---- the diverted entry points ---------------------------------------- */
-
-/* Is a valgrind tool that tracks heap blocks running us (memcheck,
- * massif, helgrind, drd, dhat)?  Each preloads its own library; callgrind
- * and cachegrind do not, and there obmalloc keeps its normal paths, which
- * are what a profile should show. */
-static bool heap_tool_running(void)
-{
-#if OB_HAVE_MEMCHECK
-    static const char *const tools[] = {"vgpreload_memcheck", "vgpreload_massif",
-                                        "vgpreload_helgrind", "vgpreload_drd",
-                                        "vgpreload_dhat"};
-    const char *preload = getenv("LD_PRELOAD");
-    if (!RUNNING_ON_VALGRIND || preload == NULL)
-        return false;
-    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++)
-        if (strstr(preload, tools[i]) != NULL)
-            return true;
-#endif
-    return false;
-}
-
-void _ob_debug_init(void)
-{
-    _ob_debug_on = _ob_options.debug;
-    _ob_valgrind_on = _ob_options.valgrind && heap_tool_running();
-    _ob_divert = _ob_debug_on || _ob_valgrind_on;
-}
-
-/* backtrace() allocates the first time (it loads the unwinder): do that
- * now, while malloc is safe to call, not in the middle of a report. */
-__attribute__((constructor)) static void warm_up_backtrace(void)
-{
-    ob_ensure_init();
-    if (_ob_debug_on)
-        _ob_report_warm_up();
-}
-
-/* The normal allocator's block for a debug block: the thread's heap. */
-static void *thread_inner(void *ctx, size_t align, size_t total)
-{
-    (void)ctx;
-    return align <= OB_ALIGNMENT ? _ob_malloc_inner(total) : _ob_aligned_inner(align, total);
-}
-
-void *_ob_debug_malloc(size_t size, size_t align, bool zero)
-{
-    return _ob_debug_malloc_from(thread_inner, NULL, size, align, zero);
-}
-
-/* A debug block whose inner block comes from inner(ctx, align, total): the
- * thread's heap, or a region's (region.c). */
-void *_ob_debug_malloc_from(void *(*inner_alloc)(void *ctx, size_t align, size_t total), void *ctx,
-                            size_t size, size_t align, bool zero)
-{
-    size_t prefix = align <= OB_ALIGNMENT ? HDR : ob_align_up(HDR, align);
-    if (prefix > UINT32_MAX || size > PTRDIFF_MAX - prefix - TAIL_MIN) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    size_t total = prefix + size + TAIL_MIN;
-    char *inner = inner_alloc(ctx, align, total);
-    if (inner == NULL)
-        return NULL;
-    size_t inner_size = _ob_usable_inner(inner);
-    VG(VALGRIND_MAKE_MEM_UNDEFINED(inner, inner_size));
-    char *user = inner + prefix;
-    if (prefix > HDR) {
-        ((uint64_t *)inner)[1] = prefix_note(inner, prefix);
-        ((uint64_t *)inner)[2] = prefix;
-        /* Where an unaligned block's header would be, an earlier block of
-         * this memory may have left one, and the two words just written
-         * can make it look whole again (its size field is the one that
-         * now holds the prefix): user_in must not take it for this block. */
-        dbg_header_t *stale = (dbg_header_t *)inner;
-        stale->seal = ~seal_of(stale, inner + HDR);
-    }
-    dbg_header_t *h = header_of(user);
-    h->link = h->mark = 0;
-    h->size = size;
-    h->serial = ob_atomic_add_relaxed(&serial_next, 1);
-    h->prefix = (uint32_t)prefix;
-    memset(h->guard, GUARD, sizeof h->guard);
-    set_state(h, user, ALIVE);
-    if (zero)
-        memset(user, 0, size);
-    else if (_ob_debug_on)
-        memset(user, FILL_NEW, size);
-    memset(user + size, GUARD, inner_size - prefix - size);
-    VG(VALGRIND_MAKE_MEM_NOACCESS(inner, prefix));
-    VG(VALGRIND_MAKE_MEM_NOACCESS(user + size, inner_size - prefix - size));
-    VG(VALGRIND_MALLOCLIKE_BLOCK(user, size, 0, zero));
-    return user;
-}
-
-void *_ob_debug_calloc(size_t n, size_t size)
-{
-    size_t total;
-    if (__builtin_mul_overflow(n, size, &total)) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    return _ob_debug_malloc(total, 0, true);
-}
-
-/* The block is checked; it goes to the quarantine (debug mode) or back. */
-static void release(char *user, dbg_header_t *h, const char *when)
-{
-    if (h->state != ALIVE)
-        die_freed("double free", user, h, "the block was already freed");
-    check_guards(user, h, when);
-    set_state(h, user, FREED);
-    if (_ob_debug_on) {
-        memset(user, FILL_FREED, h->size);
-        VG(VALGRIND_FREELIKE_BLOCK(user, 0));
-        quarantine(user, h->size);
-        return;
-    }
-    VG(VALGRIND_FREELIKE_BLOCK(user, 0));
-    evict(user, h);
-}
-
-void _ob_debug_free(void *p)
-{
-    if (p == NULL)
-        return;
-    dbg_header_t *h = header_for(p, "invalid free");
-    if (h != NULL)
-        release(p, h, "free");
-}
-
-void _ob_debug_free_sized(void *p, size_t size)
-{
-    if (p == NULL)
-        return;
-    dbg_header_t *h = header_for(p, "invalid free");
-    if (h == NULL)
-        return;
-    if (h->state != ALIVE)
-        die_freed("double free", p, h, "the block was already freed");
-    if (size != h->size) {
-        ob_report_t r;
-        _ob_report_begin(&r, "sized free with a wrong size", p);
-        _ob_report_str(&r, "obmalloc: the size given is ");
-        _ob_report_dec(&r, size);
-        _ob_report_str(&r, ", the block was allocated with ");
-        _ob_report_dec(&r, h->size);
-        _ob_report_str(&r, "\n");
-        die_with_block(&r, p, h);
-    }
-    release(p, h, "free_sized");
-}
-
-void *_ob_debug_realloc(void *p, size_t size)
-{
-    if (p == NULL)
-        return _ob_debug_malloc(size, 0, false);
-    dbg_header_t *h = header_for(p, "invalid realloc");
-    if (h == NULL) {
-        /* The loader's memory: copy what may be the block out of it. */
-        size_t extent;
-        ob_foreign_preexisting(p, &extent);
-        void *q = _ob_debug_malloc(size, 0, false);
-        if (q != NULL)
-            memcpy(q, p, extent < size ? extent : size);
-        return q;
-    }
-    if (h->state != ALIVE)
-        die_freed("realloc of a freed block", p, h, "the block was already freed");
-    check_guards(p, h, "realloc");
-    if (size == 0) {
-        release(p, h, "realloc");
-        return NULL;
-    }
-    void *q = _ob_debug_malloc(size, 0, false);
-    if (q == NULL)
-        return NULL; /* errno = ENOMEM; p untouched */
-    memcpy(q, p, h->size < size ? h->size : size);
-    release(p, h, "realloc");
-    return q;
-}
-
-size_t _ob_debug_usable_size(const void *p)
-{
-    if (p == NULL)
-        return 0;
-    const dbg_header_t *h = header_for(p, "invalid pointer");
-    if (h == NULL)
-        return 0;
-    if (h->state != ALIVE)
-        die_freed("use after free", p, h, "malloc_usable_size of a freed block");
-    return h->size;
-}
-
-/* ob_check_block in debug mode: the block's size, 0 for the loader's. */
-static size_t check_block(const void *p)
-{
-    const dbg_header_t *h = header_for(p, "invalid pointer");
-    if (h == NULL)
-        return 0;
-    if (h->state != ALIVE)
-        die_freed("use after free", p, h, "ob_check_block of a freed block");
-    check_guards(p, h, "ob_check_block");
-    VG(VALGRIND_MAKE_MEM_NOACCESS(inner_of(p, h), h->prefix));
-    VG(VALGRIND_MAKE_MEM_NOACCESS((const char *)p + h->size,
-                                  _ob_usable_inner(inner_of(p, h)) - h->prefix - h->size));
-    return h->size;
-}
-
-/* ---- for regions (region.c) ------------------------------------------ */
-
-/* The live debug block in an inner block: its user pointer and size;
- * false for a block in the quarantine (or not a debug block). */
-bool _ob_debug_live_in(const void *inner, size_t inner_size, void **user, size_t *size)
-{
-    const char *u = user_in(inner, inner_size);
-    if (u == NULL || header_of(u)->state != ALIVE)
-        return false;
-    *user = (void *)u;
-    *size = header_of(u)->size;
-    return true;
-}
-
-/* Checks the guards of a live debug block a region's destroy drops. */
-void _ob_debug_check_dropped(const void *user)
-{
-    check_guards(user, header_of(user), "ob_region_destroy");
-}
-
 /* ---- for ob_heap_check ------------------------------------------------ */
 
 const char *_ob_debug_scan(const void *inner, size_t size, const void **where)
 {
     if (!_ob_debug_on || _ob_valgrind_on)
         return NULL; /* under valgrind, memcheck watches the guards */
-    const char *user = user_in(inner, size);
+    const char *user = _ob_dbg_user_in(inner, size);
     if (user == NULL)
         return NULL; /* free, or not a block of this mode */
     const dbg_header_t *h = header_of(user);
@@ -729,33 +430,4 @@ const char *_ob_debug_scan_quarantine(const void **where)
     }
     _ob_unlock(&q_lock);
     return bug;
-}
-
-/* ---- ob_check_block --------------------------------------------------- */
-
-size_t ob_check_block(const void *p)
-{
-    if (p == NULL)
-        return 0;
-    if (ob_diverted())
-        return check_block(p);
-    uintptr_t entry = ob_map_lookup(p);
-    if (!ob_map_is_arena(entry, p))
-        return _ob_usable_size_slow(p, entry); /* reports what is not a live huge block */
-    ob_arena_t *a = ob_arena_of(p);
-    ob_pool_t *pool = ob_pool_of(a, p);
-    int state = ob_pool_state(pool);
-    if (state < OB_POOL_ACTIVE)
-        _ob_fatal("invalid pointer", p, "the address holds no block (freed, or never allocated)");
-    if (!ob_pool_is_block_offset(pool, ob_offset_in_pool(pool, p), ob_pool_capacity_end(pool)))
-        _ob_fatal("invalid pointer", p, "the address is not the start of a block");
-    /* The owner can also see whether the block is free. */
-    if (ob_atomic_load_relaxed(&a->heap) == ob_heap_own()) {
-        size_t n = 0;
-        for (ob_block_t *b = pool->free; b != NULL && n <= pool->capacity;
-             b = ob_block_next(b), n++)
-            if (b == p)
-                _ob_fatal("use after free", p, "the block is on its pool's free list: it was freed");
-    }
-    return pool->block_size;
 }
