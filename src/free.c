@@ -1,5 +1,5 @@
 /*
- * The free paths other than the fast one (which is in alloc.c):
+ * The free paths other than the fast one (which is in alloc.h):
  *  - NULL, huge blocks and pointers that are not ours (_ob_free_slow);
  *  - a free by the owner that changes the pool's state, checked first
  *    (_ob_free_checked);

@@ -1,13 +1,19 @@
 /*
- * obmalloc internals, in three headers:
+ * obmalloc internals.  The headers every file may include:
  *   types.h     the shared structures and their invariants (arena -> pool
  *               -> block, heaps, the arena map, huge blocks, options)
  *   os.h        the OS interface (os.c) and locks
+ *   atomic.h    atomic operations, named by their memory order
  *   internal.h  this file: every cross-file function and global, by file,
  *               then the inline helpers, by concern
- * and pool.h beside them for the files that work on pools: a pool's
- * geometry, the validation of a freed pointer, the free-list encoding and
- * the heap's per-class pool lists.
+ *   hooks.h     what the core tells the instruments (statistics, the
+ *               profiler, debug mode, valgrind)
+ *   format.h    numbers as text without allocating
+ * and those of one layer: pool.h (a pool's geometry, the validation of a
+ * freed pointer, the free-list encoding, the per-class pool lists),
+ * alloc.h (the fast paths), bitmap.h, and debug.h and prof.h, which the
+ * two files of each of those instruments share.  docs/DESIGN.md's file
+ * table gives every file its layer; tools/layers.py checks them.
  *
  * Ownership: an arena belongs to one heap (one thread).  Only the owner
  * touches a pool's `free` list, counters and list links, without atomics.
