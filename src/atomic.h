@@ -52,6 +52,14 @@
 #define ob_atomic_cas_strong_relaxed(p, e, d) OB_CAS_(strong, p, e, d, relaxed, relaxed)
 #define ob_atomic_cas_strong_acquire(p, e, d) OB_CAS_(strong, p, e, d, acquire, relaxed)
 
+/* Sequentially consistent, where a rare path wants the simplest reasoning
+ * (start-up, fault injection, a dump request, the report's warm-up). */
+#define ob_atomic_load_seq_cst(p) atomic_load(p)
+#define ob_atomic_store_seq_cst(p, v) atomic_store((p), (v))
+#define ob_atomic_exchange_seq_cst(p, v) atomic_exchange((p), (v))
+#define ob_atomic_add_seq_cst(p, v) atomic_fetch_add((p), (v))
+#define ob_atomic_cas_strong_seq_cst(p, e, d) atomic_compare_exchange_strong((p), (e), (d))
+
 #define ob_relaxed_load(p) __atomic_load_n((p), __ATOMIC_RELAXED)
 #define ob_relaxed_store(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
 #define ob_relaxed_fetch_add(p, v) __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)

@@ -64,11 +64,11 @@ static void fork_child(void)
 void _ob_init(void)
 {
     int expected = INIT_NONE;
-    if (!atomic_compare_exchange_strong(&init_state, &expected, INIT_RUNNING)) {
+    if (!ob_atomic_cas_strong_seq_cst(&init_state, &expected, INIT_RUNNING)) {
         if (expected == INIT_DONE || init_on_this_thread)
             return;
         unsigned spins = 0;
-        while (atomic_load(&init_state) != INIT_DONE)
+        while (ob_atomic_load_seq_cst(&init_state) != INIT_DONE)
             ob_spin_wait(&spins);
         return;
     }
@@ -85,7 +85,7 @@ void _ob_init(void)
     _ob_stats_init();
     _ob_os_thread_key_init(on_thread_exit);
     _ob_os_atfork(fork_prepare, fork_parent, fork_child);
-    atomic_store(&init_state, INIT_DONE);
+    ob_atomic_store_seq_cst(&init_state, INIT_DONE);
     ob_atomic_store_release(&_ob_initialized, 1);
     init_on_this_thread = false;
 }

@@ -58,7 +58,7 @@ static ob_lock_t fault_lock = OB_LOCK_INIT;
 static void fault_plan_from_env(void)
 {
     static _Atomic int read_yet;
-    if (atomic_exchange(&read_yet, 1))
+    if (ob_atomic_exchange_seq_cst(&read_yet, 1))
         return;
     const char *e = getenv("OB_FAULT_PLAN");
     if (e == NULL)
@@ -66,25 +66,25 @@ static void fault_plan_from_env(void)
     char *end;
     long kind = strtol(e, &end, 10);
     if (*end == ',' && kind >= 0 && kind < OB_FAULT_KINDS)
-        atomic_store(&fault_at[kind], strtoull(end + 1, NULL, 10));
+        ob_atomic_store_seq_cst(&fault_at[kind], strtoull(end + 1, NULL, 10));
 }
 
 static bool fault_hit(int kind, const void *caller, int line)
 {
     fault_plan_from_env();
-    uint64_t n = atomic_fetch_add(&fault_calls[kind], 1) + 1;
+    uint64_t n = ob_atomic_add_seq_cst(&fault_calls[kind], 1) + 1;
     ob_fault_site_t site = {kind, line, (uintptr_t)caller};
     _ob_lock(&fault_lock);
-    unsigned i, have = atomic_load(&fault_nsites);
+    unsigned i, have = ob_atomic_load_seq_cst(&fault_nsites);
     for (i = 0; i < have; i++)
         if (fault_sites[i].kind == kind && fault_sites[i].line == line &&
             fault_sites[i].caller == site.caller)
             break;
     if (i == have && have < OB_FAULT_MAX_SITES) {
         fault_sites[have] = site;
-        atomic_store(&fault_nsites, have + 1);
+        ob_atomic_store_seq_cst(&fault_nsites, have + 1);
     }
-    bool fail = n == atomic_load(&fault_at[kind]);
+    bool fail = n == ob_atomic_load_seq_cst(&fault_at[kind]);
     if (fail)
         fault_failed = site;
     _ob_unlock(&fault_lock);
@@ -95,23 +95,23 @@ void _ob_fault_plan(int kind, uint64_t nth)
 {
     fault_plan_from_env(); /* read now or never: this plan replaces it */
     for (int k = 0; k < OB_FAULT_KINDS; k++) {
-        atomic_store(&fault_calls[k], 0);
-        atomic_store(&fault_at[k], 0);
+        ob_atomic_store_seq_cst(&fault_calls[k], 0);
+        ob_atomic_store_seq_cst(&fault_at[k], 0);
     }
-    atomic_store(&fault_nsites, 0);
+    ob_atomic_store_seq_cst(&fault_nsites, 0);
     fault_failed = (ob_fault_site_t){-1, 0, 0};
     if (kind >= 0 && kind < OB_FAULT_KINDS)
-        atomic_store(&fault_at[kind], nth);
+        ob_atomic_store_seq_cst(&fault_at[kind], nth);
 }
 
 uint64_t _ob_fault_calls(int kind)
 {
-    return atomic_load(&fault_calls[kind]);
+    return ob_atomic_load_seq_cst(&fault_calls[kind]);
 }
 
 unsigned _ob_fault_sites(ob_fault_site_t *out, unsigned max)
 {
-    unsigned n = atomic_load(&fault_nsites);
+    unsigned n = ob_atomic_load_seq_cst(&fault_nsites);
     for (unsigned i = 0; i < n && i < max; i++)
         out[i] = fault_sites[i];
     return n;

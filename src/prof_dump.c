@@ -336,7 +336,7 @@ void _ob_prof_dump_if_requested(void)
      * that dump; the request stays for the next sample. */
     if (!_ob_trylock(&dump_lock))
         return;
-    if (atomic_exchange(&dump_requested, 0) == 0) {
+    if (ob_atomic_exchange_seq_cst(&dump_requested, 0) == 0) {
         _ob_unlock(&dump_lock);
         return;
     }

@@ -83,13 +83,13 @@ void _ob_report_warm_up(void)
 {
     void *frames[4];
     backtrace(frames, 4);
-    atomic_store(&backtrace_ready, 1);
+    ob_atomic_store_seq_cst(&backtrace_ready, 1);
 }
 
 void _ob_report_die(ob_report_t *r)
 {
     ssize_t ignored = write(STDERR_FILENO, r->buf, r->len);
-    if (atomic_load(&backtrace_ready)) {
+    if (ob_atomic_load_seq_cst(&backtrace_ready)) {
         void *frames[24];
         int n = backtrace(frames, 24);
         static const char head[] = "  backtrace (innermost first):\n";
