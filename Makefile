@@ -26,9 +26,14 @@ test: build
 
 BENCH_ARGS ?=
 
+# Results go to $(BUILD)/bench-results, outside what git tracks;
+# BENCH_OUT=bench/results updates the committed ones, which
+# docs/BENCHMARKS.md quotes.
+BENCH_OUT ?= $(BUILD)/bench-results
 bench: build
-	bench/run.sh
-	python3 bench/suite.py $(BENCH_ARGS)
+	@echo "make bench: results in $(BENCH_OUT)/ (BENCH_OUT=bench/results updates the committed ones)"
+	OUT=$(BENCH_OUT) bench/run.sh
+	python3 bench/suite.py --out $(BENCH_OUT) $(BENCH_ARGS)
 
 # mimalloc-bench's own programs, built outside the clone from a checkout of
 # its public repository (never committed here), then the suite's mb-* rows

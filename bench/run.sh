@@ -48,6 +48,7 @@ for mode in churn pairs xthread; do
   # Interleave the allocators run by run, so that a noisy neighbour hurts
   # them all alike.
   for r in $(seq "$RUNS"); do
+    echo "bench: microbenchmark, $mode mode, run $r of $RUNS ($names)" >&2
     for n in $names; do run_one "$n" "$mode" >> "$tmp/$n"; done
   done
   ob=$(median < "$tmp/obmalloc")
@@ -70,6 +71,7 @@ if command -v valgrind >/dev/null 2>&1; then
     echo "Instructions per malloc/free pair (callgrind, pairs mode, including ~13 of loop):"
     echo
   } >> "$md"
+  echo "bench: instructions per pair under callgrind ($names obmalloc-dropin)" >&2
   for n in $names obmalloc-dropin; do
     count() {
       f=$(mktemp)
