@@ -26,7 +26,7 @@
  *   OBMALLOC_HUGEPAGES=0|1|auto  arenas backed by transparent huge pages:
  *                              off, on, or (the default) once the
  *                              process has 64 MiB of arenas (hugepage.c)
- *   OBMALLOC_STATS, OBMALLOC_STATS_FILE: see stats.c
+ *   OBMALLOC_STATS, OBMALLOC_STATS_FILE, OBMALLOC_STATS_PID: see stats.c
  *   OBMALLOC_PROF, OBMALLOC_PROF_RATE, OBMALLOC_PROF_FILE,
  *   OBMALLOC_PROF_SIGNAL: the heap profiler, read by prof.c
  */

@@ -388,11 +388,30 @@ void ob_stats_reset(void)
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }
 
+/* The process's command name (/proc/self/comm), for the report's first
+ * line: with several processes reporting to one terminal, which is which. */
+static void command_name(char *out, size_t cap)
+{
+    out[0] = 0;
+    int fd = open("/proc/self/comm", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, out, cap - 1);
+    close(fd);
+    if (n <= 0)
+        return;
+    out[n] = 0;
+    out[strcspn(out, "\n")] = 0;
+}
+
 void ob_stats_print(FILE *f)
 {
     struct ob_stats s = {.size = sizeof s, .version = OB_STATS_VERSION};
     ob_stats_get(&s);
-    fprintf(f, "obmalloc %s statistics (pid %d)\n\n", ob_version(), (int)getpid());
+    char comm[32];
+    command_name(comm, sizeof comm);
+    fprintf(f, "obmalloc %s statistics (pid %d, %s)\n\n", ob_version(), (int)getpid(),
+            comm[0] ? comm : "?");
     fprintf(f, "class   size   pools   in use     free  bytes in use     peak      mallocs        frees\n");
     for (unsigned c = 0; c < s.nclasses; c++) {
         const struct ob_class_stats *cs = &s.classes[c];
@@ -489,16 +508,29 @@ void ob_stats_print_json(FILE *f)
 }
 
 /* OBMALLOC_STATS=1|json: the report at exit, to stderr or
- * OBMALLOC_STATS_FILE.  Programs may close stderr before the end (coreutils
+ * OBMALLOC_STATS_FILE; with OBMALLOC_STATS_PID=n, only process n reports
+ * (obmalloc-run --stats: the program it runs, not every child it starts,
+ * which inherit the environment).  Programs may close stderr before the end (coreutils
  * does, in an atexit handler), so when a report is wanted obmalloc keeps
  * its own close-on-exec copy of descriptor 2, numbered high so as not to
  * disturb the program's own numbering. */
 static int report_fd = -1;
 
-void _ob_stats_init(void)
+static const char *report_mode(void)
 {
     const char *mode = getenv("OBMALLOC_STATS");
     if (mode == NULL || *mode == 0 || strcmp(mode, "0") == 0)
+        return NULL;
+    const char *only = getenv("OBMALLOC_STATS_PID");
+    if (only != NULL && *only != 0 && strtol(only, NULL, 10) != (long)getpid())
+        return NULL;
+    return mode;
+}
+
+void _ob_stats_init(void)
+{
+    const char *mode = report_mode();
+    if (mode == NULL)
         return;
     const char *path = getenv("OBMALLOC_STATS_FILE");
     if (path == NULL || *path == 0)
@@ -507,8 +539,8 @@ void _ob_stats_init(void)
 
 __attribute__((destructor)) static void stats_at_exit(void)
 {
-    const char *mode = getenv("OBMALLOC_STATS");
-    if (mode == NULL || *mode == 0 || strcmp(mode, "0") == 0)
+    const char *mode = report_mode();
+    if (mode == NULL)
         return;
     const char *path = getenv("OBMALLOC_STATS_FILE");
     FILE *f = NULL;
