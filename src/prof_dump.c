@@ -26,6 +26,8 @@
 
 
 static char file_option[4096];
+/* The sampled counts of the last profile written (live, and over the run). */
+static uint64_t last_live_samples, last_alloc_samples;
 static int dump_signal;
 static _Atomic int dump_requested;
 static ob_lock_t dump_lock = OB_LOCK_INIT;
@@ -178,6 +180,8 @@ static int write_heap_profile(const char *path, const snapshot_t *snap)
         n2 += s->alloc_count;
         s2 += s->alloc_bytes;
     }
+    last_live_samples = n1;
+    last_alloc_samples = n2;
     w_str(&w, "heap profile: ");
     w_counts(&w, n1, s1, n2, s2);
     w_str(&w, " @ heap_v2/");
@@ -403,11 +407,32 @@ void _ob_prof_output_after_fork(void)
 }
 
 /* The profile of the whole run, at exit. */
+static void say(const char *s) { (void)!write(STDERR_FILENO, s, strlen(s)); }
+
+/* The profile of the whole run, at exit, and a line that says where it is
+ * and how to read it: a program that frees everything before it exits
+ * leaves nothing live, and pprof's default view (live bytes) of its profile
+ * is empty, which looked like a broken profiler. */
 __attribute__((destructor)) static void prof_at_exit(void)
 {
     if (!_ob_prof_on)
         return;
-    char path[4096 + 32];
+    char path[4096 + 32], n[OB_FMT_MAX];
     default_path(path, sizeof path);
-    (void)ob_prof_dump(path);
+    if (ob_prof_dump(path) != 0 || last_alloc_samples == 0)
+        return; /* no line from the many small processes of a script */
+    say("obmalloc: heap profile in ");
+    say(path);
+    say(" (");
+    ob_fmt_dec(n, last_alloc_samples);
+    say(n);
+    say(" samples, ");
+    ob_fmt_dec(n, last_live_samples);
+    say(n);
+    say(" of them live at exit)\n");
+    if (last_live_samples == 0 && last_alloc_samples > 0) {
+        say("obmalloc: nothing sampled is live at exit: google-pprof --text --alloc_space PROGRAM ");
+        say(path);
+        say(" shows what was allocated\n");
+    }
 }

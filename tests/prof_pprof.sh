@@ -11,8 +11,19 @@ command -v google-pprof > /dev/null ||
   { echo "prof_pprof: google-pprof is needed (apt-get install google-perftools)"; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-OBMALLOC_PROF=1 OBMALLOC_PROF_FILE="$work/sites.%p.heap" LD_PRELOAD=$lib "$prog"
+OBMALLOC_PROF=1 OBMALLOC_PROF_FILE="$work/sites.%p.heap" LD_PRELOAD=$lib "$prog" 2> "$work/stderr"
 heap=$(ls "$work"/sites.*.heap)
+# At exit it says where the profile is; prof_sites leaks, so some samples
+# are live and there is no hint about --alloc_space.
+grep -q "^obmalloc: heap profile in $heap ([0-9]* samples, [1-9][0-9]* of them live at exit)" "$work/stderr" ||
+  { echo "no line at exit naming the profile:"; cat "$work/stderr"; exit 1; }
+! grep -q "alloc_space" "$work/stderr" || { echo "an --alloc_space hint with live samples"; exit 1; }
+# A program that frees everything before it exits: nothing is live, and the
+# line at exit says how to see what was allocated.
+OBMALLOC_PROF=1 OBMALLOC_PROF_FILE="$work/free-all.heap" LD_PRELOAD=$lib "$prog" free-all \
+  2> "$work/stderr2"
+grep -q "nothing sampled is live at exit: google-pprof --text --alloc_space PROGRAM $work/free-all.heap" "$work/stderr2" ||
+  { echo "no --alloc_space hint for a profile with nothing live:"; cat "$work/stderr2"; exit 1; }
 google-pprof --text --alloc_space "$prog" "$heap" > "$work/alloc.txt" 2>/dev/null
 google-pprof --text --inuse_space "$prog" "$heap" > "$work/inuse.txt" 2>/dev/null
 echo "--- alloc_space"; head -8 "$work/alloc.txt"

@@ -4,6 +4,7 @@
  *   one_share     allocates (and frees) 1 GiB in 64-byte blocks
  *   three_shares  allocates (and frees) 3 GiB in 192-byte blocks
  *   leak_128mib   leaks 128 MiB in 1000-byte blocks (1024 usable)
+ * With the argument "free-all", only one_share: nothing is live at exit.
  * Built against the C library only, with -fno-builtin-malloc so that the
  * compiler keeps every malloc.
  */
@@ -41,9 +42,13 @@ __attribute__((noinline)) void leak_128mib(void)
     }
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     one_share();
+    if (argc > 1 && strcmp(argv[1], "free-all") == 0) {
+        printf("prof_sites: done, nothing left\n");
+        return 0;
+    }
     three_shares();
     leak_128mib();
     printf("prof_sites: done\n");
