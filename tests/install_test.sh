@@ -23,11 +23,11 @@ C
 # pkg-config (pkgconf on Debian) when present.
 if command -v pkg-config >/dev/null 2>&1; then
   PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --exists obmalloc
+  # No LD_LIBRARY_PATH, no rpath of our own: pkg-config's flags carry it.
   cc "$work/consumer.c" -o "$work/pc" \
-    $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs obmalloc) \
-    -Wl,-rpath,"$work/prefix/lib"
-  "$work/pc" | grep -q '^installed '
-  echo "ok: pkg-config"
+    $(PKG_CONFIG_PATH="$work/prefix/lib/pkgconfig" pkg-config --cflags --libs obmalloc)
+  env -u LD_LIBRARY_PATH "$work/pc" | grep -q '^installed '
+  echo "ok: pkg-config, run from a prefix outside the loader's path"
 fi
 # CMake package.
 mkdir -p "$work/cm"
@@ -42,7 +42,8 @@ target_link_libraries(static_consumer PRIVATE obmalloc::obmalloc_static)
 CM
 cmake -S "$work/cm" -B "$work/cm/build" -DCMAKE_PREFIX_PATH="$work/prefix" >/dev/null
 cmake --build "$work/cm/build" >/dev/null
-LD_LIBRARY_PATH="$work/prefix/lib" "$work/cm/build/shared_consumer" | grep -q '^installed '
+# CMake gives a program it builds the rpath of the imported library.
+env -u LD_LIBRARY_PATH "$work/cm/build/shared_consumer" | grep -q '^installed '
 "$work/cm/build/static_consumer" | grep -q '^installed '
 echo "ok: find_package"
 # The launcher finds the installed library and puts it in front.
