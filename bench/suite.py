@@ -612,6 +612,9 @@ def chart(rows, names, chosen, out):
         print("suite: gnuplot not installed (apt-get install gnuplot-nox): no chart", file=sys.stderr)
         return
     peers = [a for a in names if a != "obmalloc"]
+    if not peers:  # the chart is of ratios to obmalloc: nothing to draw
+        print("suite: obmalloc alone: no chart", file=sys.stderr)
+        return
     data = os.path.join(out, "suite.dat")
     with open(data, "w") as f:
         f.write("workload " + " ".join(peers) + "\n")
