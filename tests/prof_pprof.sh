@@ -67,4 +67,23 @@ grep -q '^.*main;leak_128mib ' "$heap.inuse.folded" || { echo "folded: no main;l
 awk -v a="$f_one" -v b="$one" -v c="$f_leak" -v d="$leak" 'BEGIN {
   exit !(a > b * 0.97 && a < b * 1.03 && c > d * 0.97 && c < d * 1.03) }' ||
   { echo "folded estimates disagree with pprof's"; exit 1; }
+# The README's first example, on CPython (the system's python3 on the
+# drop-in): the profile written at exit, read by bytes allocated, names
+# sites and accounts for the memory.
+py=/usr/bin/python3
+if [ -x "$py" ]; then
+  OBMALLOC_PROF=1 OBMALLOC_PROF_FILE="$work/python.%p.heap" PYTHONMALLOC=malloc LD_PRELOAD=$lib \
+    "$py" -c 'import json; d = [{"k": str(i), "v": [i] * 8} for i in range(100000)]; s = json.dumps(d); del d' \
+    2> "$work/py.stderr"
+  pyheap=$(ls "$work"/python.*.heap | head -1)
+  google-pprof --text --alloc_space "$py" "$pyheap" > "$work/py.txt" 2>/dev/null
+  head -4 "$work/py.txt"
+  total=$(awk '/^Total:/ { print $2 }' "$work/py.txt")
+  sites=$(awk 'NR > 1 && $1 + 0 > 0' "$work/py.txt" | wc -l)
+  awk -v t="${total:-0}" 'BEGIN { exit !(t >= 8) }' ||
+    { echo "CPython's profile accounts for ${total:-no} MB allocated, not the 8 MB and more it made"; exit 1; }
+  [ "$sites" -ge 1 ] || { echo "CPython's profile names no site"; exit 1; }
+  grep -q "^obmalloc: heap profile in $pyheap" "$work/py.stderr" ||
+    { echo "no line at exit for CPython's profile:"; cat "$work/py.stderr"; exit 1; }
+fi
 echo "prof_pprof: ok"
