@@ -287,8 +287,8 @@ void *_ob_heap_aligned(ob_heap_t *heap, size_t align, size_t size)
             return _ob_class_malloc(heap, (unsigned)c);
     }
     void *p = _ob_heap_alloc_dedicated(heap, size, align < OB_PAGE_SIZE ? OB_PAGE_SIZE : align);
-    if (p != NULL)
-        (void)ob_hook_bytes_sampled(p, size, ob_pool_of(ob_arena_of(p), p));
+    if (p != NULL && ob_hook_bytes_due(size))
+        ob_hook_bytes_sampled(p, size, ob_pool_of(ob_arena_of(p), p));
     return p;
 }
 

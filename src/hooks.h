@@ -7,7 +7,7 @@
  *
  *   the heap profiler (prof.c)    samples, the live set, heaps that go
  *   the statistics (stats.c)      what a heap's counters cannot say alone
- *   debug mode (debug.c)          the diverted entry points (OBMALLOC_DEBUG
+ *   debug mode (debug_entry.c)    the diverted entry points (OBMALLOC_DEBUG
  *                                 or valgrind: internal.h's ob_diverted)
  *   valgrind annotations (debug.c)  memory handed out again
  *
@@ -47,16 +47,21 @@ OB_INLINE void ob_hook_block_sampled(ob_pool_t *pool, void *b)
     }
 }
 
-/* p (`size` bytes, in `pool`, or NULL for a huge block) is handed out by a
- * path the countdowns do not see (dedicated pools, huge blocks): true if
- * the profiler took it as a sample, by its byte countdown. */
-OB_INLINE bool ob_hook_bytes_sampled(void *p, size_t size, ob_pool_t *pool)
+/* `size` bytes are handed out by a path the countdowns do not see
+ * (dedicated pools, huge blocks): true if the profiler's byte countdown
+ * makes them a sample, which the caller then records (so that it looks up
+ * what the record needs only for a sample). */
+OB_INLINE bool ob_hook_bytes_due(size_t size)
 {
-    if (OB_LIKELY(!_ob_prof_on) || !_ob_prof_bytes_due(size))
-        return false;
+    return OB_UNLIKELY(_ob_prof_on) && _ob_prof_bytes_due(size);
+}
+
+/* The sample ob_hook_bytes_due asked for: p, in `pool` (NULL for a huge
+ * block). */
+OB_INLINE void ob_hook_bytes_sampled(void *p, size_t size, ob_pool_t *pool)
+{
     _ob_prof_record(p, size, pool);
     _ob_prof_dump_if_requested();
-    return true;
 }
 
 /* Block b of `pool` is freed: out of the live set before it can be

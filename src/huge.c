@@ -204,7 +204,9 @@ static bool grow_mapping(ob_huge_t *h, size_t need, size_t align)
 static void *sample(ob_huge_t *h)
 {
     h->owner_list = NULL;
-    h->sampled = ob_hook_bytes_sampled(h->addr, h->size, NULL);
+    h->sampled = ob_hook_bytes_due(h->size);
+    if (h->sampled)
+        ob_hook_bytes_sampled(h->addr, h->size, NULL);
     return h->addr;
 }
 

@@ -154,7 +154,8 @@ OB_INLINE void ob_pool_set_free_bound(ob_pool_t *pool)
                            ? (uint32_t)pool->carved * ob_pool_step(pool) : 0;
 }
 
-/* Changes the state of a pool (or page) the caller owns. */
+/* Changes the state of a pool the caller owns (a page's own states, FREE
+ * and TAIL: internal.h's ob_page_set_state). */
 OB_INLINE void ob_pool_set_state(ob_pool_t *pool, int state)
 {
     ob_relaxed_store(&pool->state, (uint8_t)state);

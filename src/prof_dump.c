@@ -24,7 +24,6 @@
 #include "format.h"
 #include "prof.h"
 
-
 static char file_option[4096];
 /* The sampled counts of the last profile written (live, and over the run). */
 static uint64_t last_live_samples, last_alloc_samples;
