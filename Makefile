@@ -18,8 +18,14 @@ $(BUILD)/CMakeCache.txt: CMakeLists.txt | deps
 build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
-run: build
-	@python3 examples/run_demo.py
+# The build's output goes to a log, shown only when it fails.
+run: deps
+	@mkdir -p $(BUILD)
+	@echo "make run: building (output in $(BUILD)/build.log)"
+	@$(MAKE) --no-print-directory build >$(BUILD)/build.log 2>&1 || { \
+	  tail -n 30 $(BUILD)/build.log; \
+	  echo "make run: the build failed; its whole output is in $(BUILD)/build.log"; exit 1; }
+	@BUILD=$(BUILD) python3 examples/run_demo.py
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
