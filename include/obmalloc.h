@@ -301,8 +301,10 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  * stack, and writes at exit a heap profile google-pprof and jeprof read
  * (OBMALLOC_PROF_FILE, default obmalloc.PID.heap; "%p" in it is the
  * process id) and the same as folded stacks (FILE.inuse.folded,
- * FILE.alloc.folded).  OBMALLOC_PROF_SIGNAL=USR2 (a name or a number)
- * asks for FILE.1, FILE.2, ... on that signal.
+ * FILE.alloc.folded).  The profile names its own frames (pprof's symbol
+ * section: read it as `google-pprof --text FILE`, without the program);
+ * OBMALLOC_PROF_SYMBOLS=0 writes addresses only.  OBMALLOC_PROF_SIGNAL=USR2
+ * (a name or a number) asks for FILE.1, FILE.2, ... on that signal.
  *
  * ob_prof_dump(path): writes the profile now, to path (and the folded
  * files beside it).  Returns 0, ENOTSUP if the profiler is off, EINVAL for

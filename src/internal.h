@@ -241,6 +241,8 @@ OB_INLINE bool ob_prof_pool_may_hold(const void *pool)
     return (ob_atomic_load_relaxed(&_ob_prof_filter[bit / 64]) >> (bit % 64)) & 1;
 }
 OB_HIDDEN const char *_ob_symbolize(const void *ip, const char **object, uintptr_t *offset);
+OB_HIDDEN const char *_ob_symbols_program(void);
+OB_HIDDEN size_t _ob_symbols_unnamed(char *out, size_t cap);
 OB_HIDDEN void _ob_symbols_release(void);
 OB_HIDDEN void _ob_symbols_forget(void);
 

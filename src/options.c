@@ -28,7 +28,8 @@
  *                              process has 64 MiB of arenas (hugepage.c)
  *   OBMALLOC_STATS, OBMALLOC_STATS_FILE, OBMALLOC_STATS_PID: see stats.c
  *   OBMALLOC_PROF, OBMALLOC_PROF_RATE, OBMALLOC_PROF_FILE,
- *   OBMALLOC_PROF_SIGNAL: the heap profiler, read by prof.c
+ *   OBMALLOC_PROF_SIGNAL, OBMALLOC_PROF_SYMBOLS: the heap profiler, read
+ *   by prof.c and prof_dump.c
  */
 #include <stdlib.h>
 

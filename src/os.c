@@ -228,6 +228,18 @@ int _ob_os_open_read(const char *path)
     return fd;
 }
 
+/* The running program's file, from the kernel's link (0 if unknown). */
+size_t _ob_os_program_path(char *out, size_t cap)
+{
+    int saved = errno;
+    ssize_t n = cap > 1 ? readlink("/proc/self/exe", out, cap - 1) : -1;
+    errno = saved;
+    if (n <= 0)
+        return 0;
+    out[n] = 0;
+    return (size_t)n;
+}
+
 bool _ob_os_pread(int fd, void *buf, size_t size, uint64_t offset)
 {
     int saved = errno;

@@ -21,6 +21,7 @@ OB_HIDDEN void _ob_os_guard(void *p, size_t size); /* PROT_NONE */
 OB_HIDDEN int _ob_os_open_read(const char *path); /* -1 if it cannot */
 OB_HIDDEN bool _ob_os_pread(int fd, void *buf, size_t size, uint64_t offset);
 OB_HIDDEN void _ob_os_close(int fd);
+OB_HIDDEN size_t _ob_os_program_path(char *out, size_t cap); /* 0 if unknown */
 OB_HIDDEN void _ob_os_hugepage(void *p, size_t size, bool on); /* MADV_(NO)HUGEPAGE */
 enum { OB_THP_NEVER, OB_THP_MADVISE, OB_THP_ALWAYS };
 OB_HIDDEN int _ob_os_thp_mode(void);

@@ -4,8 +4,14 @@
  * Files: the heap profile format pprof and jeprof read ("heap_v2/RATE":
  * raw sampled counts, which the tools scale back), with /proc/self/maps
  * after MAPPED_LIBRARIES:, and the estimates as folded stacks
- * (PATH.inuse.folded, PATH.alloc.folded) for flame-graph tools, named from
- * the objects' symbol tables (symbolize.c), else object+offset.
+ * (PATH.inuse.folded, PATH.alloc.folded) for flame-graph tools.  Every
+ * frame is named here, from the objects' symbol tables or their debug
+ * files (symbolize.c), else object+offset: the heap profile starts with
+ * pprof's symbol section, so the tools read it without the program (which
+ * for a script is a shim, and may have changed since) and never guess a
+ * stripped function's name from its exported neighbour.
+ * OBMALLOC_PROF_SYMBOLS=0 leaves the section out, for pprof's --lines and
+ * --disasm, which need the program.
  *
  * When: ob_prof_dump(path); at exit (OBMALLOC_PROF_FILE, default
  * obmalloc.PID.heap); and on a signal (OBMALLOC_PROF_SIGNAL), written as
@@ -25,6 +31,9 @@
 #include "prof.h"
 
 static char file_option[4096];
+static bool symbols_option = true;
+/* What the last dump could not name (symbolize.c), said at exit. */
+static char unnamed_note[2048];
 /* The sampled counts of the last profile written (live, and over the run). */
 static uint64_t last_live_samples, last_alloc_samples;
 static int dump_signal;
@@ -164,12 +173,59 @@ static bool take_snapshot(snapshot_t *snap)
     return false;
 }
 
+static void w_frame(writer_t *w, void *ip, bool folded);
+
+/* pprof's symbol section: "0xADDRESS name" once for each address on the
+ * stacks (a set in mapped memory keeps the repeats out), and the program's
+ * path.  pprof looks the addresses up as they are (it subtracts one from a
+ * return address only when it names them itself); _ob_symbolize looks up
+ * the call before each. */
+static void write_symbols(writer_t *w, const snapshot_t *snap)
+{
+    size_t frames = 0;
+    const char *cur = snap->mem;
+    for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth))
+        frames += ((const prof_stack_t *)cur)->depth;
+    unsigned bits = 4;
+    while (((size_t)1 << bits) < 2 * frames)
+        bits++;
+    size_t slots = (size_t)1 << bits, mapped = ob_align_up(slots * sizeof(uintptr_t), OB_PAGE_SIZE);
+    uintptr_t *seen = _ob_os_map(mapped, 0); /* zero: empty (no frame is at 0) */
+    w_str(w, "--- symbol\nbinary=");
+    w_str(w, _ob_symbols_program());
+    w_str(w, "\n");
+    cur = snap->mem;
+    for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth)) {
+        const prof_stack_t *s = (const prof_stack_t *)cur;
+        for (uint32_t f = 0; f < s->depth; f++) {
+            uintptr_t ip = (uintptr_t)s->frames[f];
+            if (seen != NULL) {
+                size_t at = (size_t)((ip * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - bits));
+                while (seen[at] != 0 && seen[at] != ip)
+                    at = (at + 1) & (slots - 1);
+                if (seen[at] == ip)
+                    continue;
+                seen[at] = ip;
+            }
+            w_hex(w, (uint64_t)ip);
+            w_str(w, " ");
+            w_frame(w, (void *)ip, false);
+            w_str(w, "\n");
+        }
+    }
+    w_str(w, "---\n");
+    if (seen != NULL)
+        _ob_os_unmap(seen, mapped);
+}
+
 static int write_heap_profile(const char *path, const snapshot_t *snap)
 {
     writer_t w;
     int err = w_open(&w, path);
     if (err != 0)
         return err;
+    if (symbols_option)
+        write_symbols(&w, snap);
     uint64_t n1 = 0, s1 = 0, n2 = 0, s2 = 0;
     const char *cur = snap->mem;
     for (size_t i = 0; i < snap->count; i++, cur += stack_record_size(((const prof_stack_t *)cur)->depth)) {
@@ -211,16 +267,19 @@ static int write_heap_profile(const char *path, const snapshot_t *snap)
     return w_close(&w);
 }
 
-/* One frame of a folded stack: its function's name (symbolize.c), else
- * object+offset. */
-static void w_frame(writer_t *w, void *ip)
+/* One frame: its function's name (symbolize.c), else object+offset.  In a
+ * folded stack ';' separates frames and ' ' ends the stack: neither may be
+ * in a name (C++ names have spaces). */
+static void w_frame(writer_t *w, void *ip, bool folded)
 {
     const char *object;
     uintptr_t offset;
     const char *name = _ob_symbolize(ip, &object, &offset);
     if (name != NULL) {
-        /* ';' separates frames and ' ' ends the stack: neither may be in a
-         * name (C++ names have spaces). */
+        if (!folded) {
+            w_str(w, name);
+            return;
+        }
         for (const char *c = name; *c; c++)
             w_bytes(w, *c == ';' ? ":" : *c == ' ' ? "_" : c, 1);
         return;
@@ -249,7 +308,7 @@ static int write_folded(const char *path, const snapshot_t *snap, bool live)
         if (s->depth == 0)
             w_str(&w, "[unknown]");
         for (uint32_t f = s->depth; f-- > 0;) {
-            w_frame(&w, s->frames[f]);
+            w_frame(&w, s->frames[f], true);
             if (f != 0)
                 w_str(&w, ";");
         }
@@ -287,6 +346,7 @@ static int dump_locked(const char *path)
         if (err == 0)
             err = e2 ? e2 : e3;
         _ob_os_unmap(snap.mem, snap.bytes);
+        _ob_symbols_unnamed(unnamed_note, sizeof unnamed_note);
         _ob_symbols_release();
     }
     errno = saved_errno;
@@ -387,6 +447,8 @@ void _ob_prof_output_init(void)
     if (f != NULL)
         append(file_option, 0, sizeof file_option, f);
     dump_signal = signal_number(getenv("OBMALLOC_PROF_SIGNAL"));
+    const char *sym = getenv("OBMALLOC_PROF_SYMBOLS");
+    symbols_option = sym == NULL || strcmp(sym, "0") != 0;
     if (dump_signal > 0 && dump_signal < NSIG) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
@@ -430,8 +492,10 @@ __attribute__((destructor)) static void prof_at_exit(void)
     say(n);
     say(" of them live at exit)\n");
     if (last_live_samples == 0 && last_alloc_samples > 0) {
-        say("obmalloc: nothing sampled is live at exit: google-pprof --text --alloc_space PROGRAM ");
+        say("obmalloc: nothing sampled is live at exit: google-pprof --text --alloc_space ");
+        say(symbols_option ? "" : "PROGRAM ");
         say(path);
         say(" shows what was allocated\n");
     }
+    say(unnamed_note);
 }

@@ -4,8 +4,10 @@
  * without, where ob_prof_dump says ENOTSUP.
  *
  * What it checks, reading back the heap profile it dumps:
- *  - the file is the format pprof reads (header with heap_v2/RATE, one
- *    line per stack, MAPPED_LIBRARIES), and the folded files exist;
+ *  - the file is the format pprof reads: the symbol section, with one
+ *    line for each address on the stacks and no repeats, then the header
+ *    with heap_v2/RATE, one line per stack, MAPPED_LIBRARIES; and the
+ *    folded files exist;
  *  - the live set: samples appear for blocks held, and leave it when the
  *    blocks are freed: by the owner, by another thread, after realloc,
  *    for small, aligned and huge blocks (huge ones resized by mremap too);
@@ -30,6 +32,27 @@
 
 static char dir[64];
 
+/* The addresses of the symbol section, sorted. */
+#define MAX_SYMBOLS 100000
+static unsigned long long symbols[MAX_SYMBOLS];
+static size_t nsymbols;
+
+static int cmp_ull(const void *a, const void *b)
+{
+    unsigned long long x = *(const unsigned long long *)a, y = *(const unsigned long long *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Every address of a stack line has its symbol line. */
+static void stack_is_named(const char *line)
+{
+    for (const char *at = strstr(line, " @ "); at != NULL; at = strstr(at + 1, " 0x")) {
+        unsigned long long a;
+        if (sscanf(at + (at[1] == '@' ? 3 : 1), "%llx", &a) == 1)
+            CHECK(bsearch(&a, symbols, nsymbols, sizeof a, cmp_ull) != NULL);
+    }
+}
+
 typedef struct profile {
     unsigned long long live_n, live_bytes, alloc_n, alloc_bytes, rate;
     int stacks;
@@ -46,6 +69,18 @@ static profile_t dump(const char *name)
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);
     char line[8192];
+    CHECK(fgets(line, sizeof line, f) != NULL && strcmp(line, "--- symbol\n") == 0);
+    CHECK(fgets(line, sizeof line, f) != NULL && strncmp(line, "binary=/", 8) == 0);
+    nsymbols = 0;
+    while (fgets(line, sizeof line, f) != NULL && strcmp(line, "---\n") != 0) {
+        char name[256];
+        CHECK(nsymbols < MAX_SYMBOLS);
+        CHECK(sscanf(line, "0x%llx %255s", &symbols[nsymbols], name) == 2);
+        nsymbols++;
+    }
+    qsort(symbols, nsymbols, sizeof symbols[0], cmp_ull);
+    for (size_t i = 1; i < nsymbols; i++)
+        CHECK(symbols[i] != symbols[i - 1]); /* each address once */
     CHECK(fgets(line, sizeof line, f) != NULL);
     CHECK(sscanf(line, "heap profile: %llu: %llu [%llu: %llu] @ heap_v2/%llu", &p.live_n,
                  &p.live_bytes, &p.alloc_n, &p.alloc_bytes, &p.rate) == 5);
@@ -53,6 +88,7 @@ static profile_t dump(const char *name)
         unsigned long long a, b, c, d;
         if (sscanf(line, "%llu: %llu [%llu: %llu] @", &a, &b, &c, &d) == 4) {
             CHECK(strstr(line, " @ 0x") != NULL || strstr(line, " @\n") != NULL);
+            stack_is_named(line);
             p.stacks++;
         }
         if (strncmp(line, "MAPPED_LIBRARIES:", 17) == 0)
@@ -271,7 +307,7 @@ static void signal_dump(void)
     FILE *f = fopen(path, "r");
     CHECK(f != NULL);
     char line[256];
-    CHECK(fgets(line, sizeof line, f) != NULL && strncmp(line, "heap profile: ", 14) == 0);
+    CHECK(fgets(line, sizeof line, f) != NULL && strcmp(line, "--- symbol\n") == 0);
     fclose(f);
     unlink(path);
 }
