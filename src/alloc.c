@@ -31,7 +31,7 @@ __attribute__((noinline)) void *_ob_take_at_countdown(ob_heap_t *heap, ob_pool_t
                                                       unsigned cls)
 {
     ob_hook_countdown_out(heap, cls);
-    void *b = take_block(pool);
+    void *b = ob_pool_take_block(pool);
     ob_hook_block_sampled(pool, b);
     return b;
 }

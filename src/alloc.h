@@ -14,27 +14,8 @@
 
 /* The thread's slow path finds its own heap. */
 OB_HIDDEN void *_ob_malloc_slow(size_t size);
-/* Never returns; declared to return a pointer so that the fast path can
- * reach it with a tail jump (a call would cost the fast path a frame). */
-OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
 OB_HIDDEN void _ob_free_sized_slow(void *p, size_t size);
 OB_HIDDEN void *_ob_take_at_countdown(ob_heap_t *heap, ob_pool_t *pool, unsigned cls);
-
-/* The head of the pool's free list, which is not empty. */
-OB_INLINE void *take_block(ob_pool_t *pool)
-{
-    ob_block_t *b = pool->free;
-    /* b came from decoding a link in a free block: if that block was
-     * written after it was freed, b is noise (the secret makes it so).
-     * Blocks and their pool's descriptor share an arena: three
-     * instructions stop malloc from handing out an address outside it. */
-    if (OB_HARDENED && OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
-        return _ob_corrupt_free_list(b);
-    pool->free = ob_block_next(b);
-    ob_block_unmark(b);
-    pool->used++;
-    return b;
-}
 
 /* A block of `pool` for the slow paths (alloc.c): the countdown is the
  * statistics' malloc counter and the heap profiler's clock (prof.c). */
@@ -42,7 +23,7 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
 {
     if (ob_count_malloc(heap, cls))
         return _ob_take_at_countdown(heap, pool, (unsigned)cls);
-    return take_block(pool);
+    return ob_pool_take_block(pool);
 }
 
 /* The same for malloc_in: when the countdown runs out, the malloc, already
@@ -51,7 +32,7 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
  * stack frame), and the slow path's class malloc takes the sample, seeing
  * the countdown at 0 (_ob_class_malloc). */
 #define pop_block_or(slow, heap, size, pool, cls)                                                  \
-    (ob_count_malloc(heap, cls) ? slow(heap, size) : take_block(pool))
+    (ob_count_malloc(heap, cls) ? slow(heap, size) : ob_pool_take_block(pool))
 
 /* malloc from `heap`: its current pool of the size's class, else `slow`
  * (a tail jump).  For the thread's heap (malloc_fast) and for a region's

@@ -195,13 +195,6 @@ void _ob_free_inner(void *p)
         free_unowned_in(heap, p);
 }
 
-void *_ob_corrupt_free_list(const void *b)
-{
-    _ob_fatal("corrupted free list", b,
-              "a free block's link was overwritten (a write after free?): "
-              "it points outside its pool's arena");
-}
-
 /* NULL, a huge block, or not ours. */
 void _ob_free_slow(void *p, uintptr_t entry)
 {

@@ -213,10 +213,7 @@ void *_ob_heap_refill(ob_heap_t *heap, unsigned cls)
             ob_hook_countdown_out(heap, cls);
         pool->flags &= (uint8_t)~OB_POOL_DRY;
         ob_hook_class_counted(heap, cls); /* samples the peak */
-        ob_block_t *b = pool->free;
-        pool->free = ob_block_next(b);
-        ob_block_unmark(b);
-        pool->used++;
+        void *b = ob_pool_take_block(pool);
         if (sample)
             ob_hook_block_sampled(pool, b);
         return b;

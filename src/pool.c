@@ -147,3 +147,10 @@ void _ob_pool_free_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
     if (pool->state != OB_POOL_ACTIVE || ob_pool_used(pool) == 0)
         _ob_pool_free_slow(heap, pool);
 }
+
+void *_ob_corrupt_free_list(const void *b)
+{
+    _ob_fatal("corrupted free list", b,
+              "a free block's link was overwritten (a write after free?): "
+              "it points outside its pool's arena");
+}

@@ -63,6 +63,27 @@ OB_INLINE void ob_block_unmark(ob_block_t *b)
         b->free_mark = 0;
 }
 
+/* Never returns; declared to return a pointer so that malloc's fast path
+ * can reach it with a tail jump (a call would cost the fast path a frame). */
+OB_HIDDEN void *_ob_corrupt_free_list(const void *b);
+
+/* The head of the pool's free list, which is not empty: the one way a
+ * block leaves a free list for malloc (the fast path and the refill). */
+OB_INLINE void *ob_pool_take_block(ob_pool_t *pool)
+{
+    ob_block_t *b = pool->free;
+    /* b came from decoding a link in a free block: if that block was
+     * written after it was freed, b is noise (the secret makes it so).
+     * Blocks and their pool's descriptor share an arena: three
+     * instructions stop malloc from handing out an address outside it. */
+    if (OB_HARDENED && OB_UNLIKELY(((uintptr_t)b ^ (uintptr_t)pool) >> OB_ARENA_SHIFT))
+        return _ob_corrupt_free_list(b);
+    pool->free = ob_block_next(b);
+    ob_block_unmark(b);
+    pool->used++;
+    return b;
+}
+
 /* The parts of pool->remote (remote.c). */
 OB_INLINE ob_block_t *ob_remote_list(uintptr_t remote)
 {
