@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
+.PHONY: all build deps run test python-ft bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
 
 all: build
 
@@ -29,6 +29,14 @@ run: deps
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
+
+# Free-threaded CPython 3.13 from its source tarball (issue 27), built
+# outside the clone (cached by the tarball's and the build's hashes):
+# build/python-ft is the stock build, with its own mimalloc.
+CPYTHON_TARBALL ?= ../shared/cpython/python3.13_3.13.5.orig.tar.xz
+CPYTHON_CACHE ?= $(HOME)/.cache/obmalloc/cpython-ft
+python-ft: deps
+	tools/cpython_ft.sh stock "$(CPYTHON_TARBALL)" "$(CPYTHON_CACHE)" $(BUILD)/python-ft
 
 BENCH_ARGS ?=
 

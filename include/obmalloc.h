@@ -296,6 +296,35 @@ OB_EXPORT int ob_region_contains(const ob_region_t *r, const void *p);
 OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *stats);
 
 /*
+ * Region kinds: a runtime's partition of its memory (CPython's
+ * free-threaded build keeps four: PyMem buffers, plain objects, GC objects
+ * and GC objects with a pre-header), each thread with a region of each.
+ * Kinds are numbers 1..15, the runtime's to give meaning to.
+ *
+ * ob_region_new_kind(kind, tag): a region as ob_region_new's, of `kind`,
+ *   whose blocks ob_block_owner names `tag` (CPython: the thread's id);
+ *   NULL with errno EINVAL for a kind out of range, ENOMEM without memory.
+ *   When it is released (ob_region_release, or its thread's exit), its
+ *   blocks stay of its kind: its arenas are adopted, with their live
+ *   blocks, only by a later region of the same kind, never by another
+ *   kind's or by malloc; until then they belong to nobody.
+ * ob_kind_visit(kind, fn, arg): calls fn(block, usable size, arg) for
+ *   every live block of the kind: in every live region of it, whichever
+ *   thread owns it, and in the memory released regions left.  The program
+ *   must see to it that nothing allocates from or frees into regions of
+ *   the kind meanwhile (CPython stops the world); fn must not allocate
+ *   from them or free their blocks.  A non-zero return from fn stops the
+ *   walk and is returned; else 0; -1 with errno EINVAL for a bad kind.
+ * ob_block_owner(p): the tag of the live region whose memory holds p, or
+ *   0 (a block of a released region not yet adopted, of a thread's own
+ *   heap, or no block of obmalloc's).
+ */
+OB_EXPORT ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag);
+OB_EXPORT int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg),
+                            void *arg);
+OB_EXPORT uintptr_t ob_block_owner(const void *p);
+
+/*
  * Heap profiler.  OBMALLOC_PROF=1 samples one allocation every
  * OBMALLOC_PROF_RATE bytes on average (default 512 KiB) with its call
  * stack, and writes at exit a heap profile google-pprof and jeprof read

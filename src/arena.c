@@ -29,7 +29,8 @@
 ob_lock_t _ob_abandon_lock = OB_LOCK_INIT;
 ob_lock_t _ob_cache_lock = OB_LOCK_INIT;
 
-static ob_arena_t *abandoned;   /* arenas of exited threads, via next     */
+/* Arenas of exited threads and released regions, via next, by kind. */
+static ob_arena_t *abandoned[OB_KINDS];
 static ob_arena_t *spare;       /* empty arenas kept mapped, via next     */
 static size_t spare_count;
 /* The spare cache's demand: arenas handed out (spares taken or arenas
@@ -54,13 +55,23 @@ void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed, size_t *hi
 void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx)
 {
     _ob_lock(&_ob_abandon_lock);
-    for (ob_arena_t *a = abandoned; a != NULL; a = a->next)
-        fn(a, ctx);
+    for (unsigned k = 0; k < OB_KINDS; k++)
+        for (ob_arena_t *a = abandoned[k]; a != NULL; a = a->next)
+            fn(a, ctx);
     _ob_unlock(&_ob_abandon_lock);
     _ob_lock(&_ob_cache_lock);
     for (ob_arena_t *a = spare; a != NULL; a = a->next)
         fn(a, ctx);
     _ob_unlock(&_ob_cache_lock);
+}
+
+/* Visits the abandoned arenas of one kind, under the lock. */
+void _ob_arena_for_each_abandoned(unsigned kind, void (*fn)(ob_arena_t *, void *), void *ctx)
+{
+    _ob_lock(&_ob_abandon_lock);
+    for (ob_arena_t *a = abandoned[kind]; a != NULL; a = a->next)
+        fn(a, ctx);
+    _ob_unlock(&_ob_abandon_lock);
 }
 
 size_t _ob_arenas_mapped(void)
@@ -450,6 +461,8 @@ ob_arena_t *_ob_arena_new(ob_heap_t *heap)
 {
     ob_arena_t *a = arena_new(heap->narenas);
     if (a != NULL)
+        a->kind = heap->kind;
+    if (a != NULL)
         _ob_arena_insert(heap, a);
     return a;
 }
@@ -559,8 +572,8 @@ void _ob_arena_abandon(ob_arena_t *a)
     ob_atomic_store_release(&a->heap, NULL);
     _ob_lock(&_ob_abandon_lock);
     a->prev = NULL;
-    a->next = abandoned;
-    ob_relaxed_store(&abandoned, a); /* peeked without the lock */
+    a->next = abandoned[a->kind];
+    ob_relaxed_store(&abandoned[a->kind], a); /* peeked without the lock */
     _ob_unlock(&_ob_abandon_lock);
 }
 
@@ -594,14 +607,15 @@ void _ob_arena_discard(ob_arena_t *a)
     arena_release_as(a, true);
 }
 
-ob_arena_t *_ob_arena_take_abandoned(void)
+/* An abandoned arena of the kind, or NULL. */
+ob_arena_t *_ob_arena_take_abandoned(unsigned kind)
 {
-    if (ob_relaxed_load(&abandoned) == NULL)
+    if (ob_relaxed_load(&abandoned[kind]) == NULL)
         return NULL;
     _ob_lock(&_ob_abandon_lock);
-    ob_arena_t *a = abandoned;
+    ob_arena_t *a = abandoned[kind];
     if (a != NULL)
-        ob_relaxed_store(&abandoned, a->next);
+        ob_relaxed_store(&abandoned[kind], a->next);
     _ob_unlock(&_ob_abandon_lock);
     if (a != NULL)
         a->next = a->prev = NULL;
@@ -618,24 +632,28 @@ ob_arena_t *_ob_arena_take_abandoned(void)
 void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *))
 {
     _ob_lock(&_ob_abandon_lock);
-    ob_arena_t *a = abandoned, *prev = NULL, *emptied = NULL;
-    while (a != NULL) {
-        ob_arena_t *next = a->next;
-        _ob_arena_for_each_pool(a, collect, NULL);
-        if (a->nfree == OB_ARENA_USABLE_PAGES) {
-            if (prev != NULL)
-                prev->next = next;
-            else
-                ob_relaxed_store(&abandoned, next);
-            a->next = emptied;
-            emptied = a;
-        } else {
-            _ob_arena_purge_one(a, false); /* the pages free since the last sweep */
-            prev = a;
+    ob_arena_t *emptied = NULL;
+    for (unsigned k = 0; k < OB_KINDS; k++) {
+        ob_arena_t *a = abandoned[k], *prev = NULL;
+        while (a != NULL) {
+            ob_arena_t *next = a->next;
+            _ob_arena_for_each_pool(a, collect, NULL);
+            if (a->nfree == OB_ARENA_USABLE_PAGES) {
+                if (prev != NULL)
+                    prev->next = next;
+                else
+                    ob_relaxed_store(&abandoned[k], next);
+                a->next = emptied;
+                emptied = a;
+            } else {
+                _ob_arena_purge_one(a, false); /* the pages free since the last sweep */
+                prev = a;
+            }
+            a = next;
         }
-        a = next;
     }
     _ob_unlock(&_ob_abandon_lock);
+    ob_arena_t *a;
     while (emptied != NULL) {
         a = emptied;
         emptied = a->next;

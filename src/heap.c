@@ -122,8 +122,10 @@ static void maybe_tick(ob_heap_t *heap)
 /* Where a new pool's pages come from: the heap's own arenas (fullest
  * first), then an arena a thread left behind when it exited (adopted with
  * its live blocks: they may be freed by this thread from now on), then a
- * new arena.  A region takes no abandoned arena: its arenas hold only its
- * own blocks, which its destroy unmaps at once. */
+ * new arena.  A plain region takes no abandoned arena: its arenas hold
+ * only its own blocks, which its destroy unmaps at once.  A region of a
+ * kind takes those of its kind, and only those: a runtime's memory of one
+ * kind stays apart from the others (region.c). */
 static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a);
 
 ob_pool_t *_ob_heap_alloc_span(ob_heap_t *heap, size_t npages, size_t align_pages,
@@ -133,7 +135,8 @@ ob_pool_t *_ob_heap_alloc_span(ob_heap_t *heap, size_t npages, size_t align_page
     if (span != NULL)
         return span;
     ob_arena_t *a;
-    while (heap->region == NULL && (a = _ob_arena_take_abandoned()) != NULL) {
+    while ((heap->region == NULL || heap->kind != 0) &&
+           (a = _ob_arena_take_abandoned(heap->kind)) != NULL) {
         if (!adopt_arena(heap, a))
             continue; /* it emptied and went back */
         span = _ob_arena_alloc_span_in(heap, a, npages, align_pages, zeroed);

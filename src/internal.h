@@ -119,7 +119,7 @@ OB_HIDDEN void _ob_arena_purge(ob_heap_t *heap, bool all);
 OB_HIDDEN void _ob_arena_purge_one(ob_arena_t *a, bool all);
 OB_HIDDEN void _ob_arena_release_empty(ob_heap_t *heap);
 OB_HIDDEN void _ob_arena_abandon_all(ob_heap_t *heap);
-OB_HIDDEN ob_arena_t *_ob_arena_take_abandoned(void);
+OB_HIDDEN ob_arena_t *_ob_arena_take_abandoned(unsigned kind);
 OB_HIDDEN void _ob_arena_sweep_abandoned(void (*collect)(ob_pool_t *, void *));
 OB_HIDDEN bool _ob_arena_release_pages(ob_pool_t *pool);
 OB_HIDDEN ob_arena_t *_ob_arena_detach_all(ob_heap_t *heap);
@@ -264,6 +264,8 @@ extern OB_HIDDEN _Atomic size_t _ob_meta_bytes;         /* meta.c */
 OB_HIDDEN void _ob_arena_stats_totals(uint64_t *allocated, uint64_t *reclaimed,
                                       size_t *highwater);
 OB_HIDDEN void _ob_arena_for_each_unowned(void (*fn)(ob_arena_t *, void *), void *ctx);
+OB_HIDDEN void _ob_arena_for_each_abandoned(unsigned kind, void (*fn)(ob_arena_t *, void *),
+                                            void *ctx);
 OB_HIDDEN void _ob_huge_totals(ob_huge_totals_t *t);
 OB_HIDDEN void _ob_huge_for_each(void (*fn)(const ob_huge_t *, void *), void *ctx);
 

@@ -28,6 +28,7 @@
  * that the report holds for as long as the address is not mapped again.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "alloc.h"
@@ -36,8 +37,9 @@
 #define OB_REGION_MAGIC 0x6f62726567696f6eULL /* "obregion" */
 
 struct ob_region {
-    ob_heap_t heap;       /* first: its pools and arenas */
+    ob_heap_t heap;       /* first: its pools and arenas; heap.kind its kind */
     uint64_t magic;       /* OB_REGION_MAGIC while it lives */
+    uintptr_t tag;        /* the owner's name for itself (ob_block_owner) */
     struct ob_region *owner_next, *owner_prev; /* heap.region_owner->regions */
     ob_huge_t *huge;      /* its huge blocks, via h->owner_next */
 };
@@ -62,7 +64,27 @@ static ob_region_t *checked(ob_region_t *r, const char *call)
 
 /* ---- making one ---------------------------------------------------------- */
 
+/* Huge blocks of released regions, by kind: still visited with their kind
+ * (ob_kind_visit), owned by nobody.  Under the huge-block lock. */
+static ob_huge_t *orphan_huge[OB_KINDS];
+
+static ob_region_t *region_new(unsigned kind, uintptr_t tag);
+
 ob_region_t *ob_region_new(void)
+{
+    return region_new(0, 0);
+}
+
+ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag)
+{
+    if (kind == 0 || kind >= OB_KINDS) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return region_new(kind, tag);
+}
+
+static ob_region_t *region_new(unsigned kind, uintptr_t tag)
 {
     ob_ensure_init();
     ob_heap_t *own = ob_heap_own();
@@ -77,6 +99,8 @@ ob_region_t *ob_region_new(void)
     }
     _ob_heap_setup(&r->heap, r);
     r->heap.slow_only = _ob_divert; /* debug mode: every malloc through it */
+    r->heap.kind = (uint8_t)kind;
+    r->tag = tag;
     r->magic = OB_REGION_MAGIC;
     r->heap.region_owner = own;
     r->owner_prev = NULL;
@@ -341,13 +365,28 @@ void ob_region_destroy(ob_region_t *r)
     forget(r);
 }
 
+/* The region goes; its blocks stay.  A plain region's become ordinary
+ * blocks (any thread's heap may adopt its arenas); a kind's stay that
+ * kind's: its arenas wait for a region of the kind to adopt them, its huge
+ * blocks join the kind's orphans, and ob_kind_visit finds them all. */
 static void release(ob_region_t *r)
 {
     _ob_heap_abandon_arenas(&r->heap);
+    unsigned kind = r->heap.kind;
     _ob_lock(&_ob_huge_lock);
-    for (ob_huge_t *h = r->huge; h != NULL; h = h->owner_next)
+    while (r->huge != NULL) {
+        ob_huge_t *h = r->huge;
+        r->huge = h->owner_next;
         h->owner_list = NULL;
-    r->huge = NULL;
+        if (kind != 0) {
+            h->owner_list = &orphan_huge[kind];
+            h->owner_prev = NULL;
+            h->owner_next = orphan_huge[kind];
+            if (orphan_huge[kind] != NULL)
+                orphan_huge[kind]->owner_prev = h;
+            orphan_huge[kind] = h;
+        }
+    }
     _ob_unlock(&_ob_huge_lock);
     _ob_heap_unregister(&r->heap);
     forget(r);
@@ -429,16 +468,14 @@ static void visit_arena(ob_arena_t *a, void *ctx)
     _ob_arena_for_each_pool(a, visit_pool, ctx);
 }
 
+static void emit_huge_list(visit_t *v, ob_huge_t *h);
+
 static int visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *arg), void *arg)
 {
     _ob_heap_drain_delayed(&r->heap); /* those blocks are free */
     visit_t v = {fn, arg, 0};
     _ob_heap_for_each_arena(&r->heap, visit_arena, &v);
-    for (ob_huge_t *h = r->huge; h != NULL && v.stop == 0;) {
-        ob_huge_t *next = h->owner_next; /* fn may not free it, but read ahead */
-        emit(&v, h->addr, h->size);
-        h = next;
-    }
+    emit_huge_list(&v, r->huge);
     return v.stop;
 }
 
@@ -446,6 +483,71 @@ int ob_region_visit(ob_region_t *r, int (*fn)(void *block, size_t usable, void *
 {
     checked(r, "ob_region_visit of something that is not a live region");
     return fn == NULL ? 0 : visit(r, fn, arg);
+}
+
+/* ---- kinds: every heap of a kind, and the owner of a block ------------------- */
+
+static void emit_huge_list(visit_t *v, ob_huge_t *h)
+{
+    while (h != NULL && v->stop == 0) {
+        ob_huge_t *next = h->owner_next; /* fn may not free it, but read ahead */
+        emit(v, h->addr, h->size);
+        h = next;
+    }
+}
+
+/* Read-only, so that it may run on any thread while the owners are
+ * paused: a block on its way back to its pool (a remote list, a heap's
+ * delayed list) carries the free mark, which visit_pool skips.  Without
+ * hardening there is no mark, and the delayed lists are drained first
+ * (work their paused owners would have done). */
+int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg), void *arg)
+{
+    if (kind == 0 || kind >= OB_KINDS) {
+        errno = EINVAL;
+        return -1;
+    }
+    if (fn == NULL)
+        return 0;
+    ob_ensure_init();
+    visit_t v = {fn, arg, 0};
+    _ob_lock(&_ob_heaps_lock);
+    for (ob_heap_t *h = _ob_heaps; h != NULL && v.stop == 0; h = h->reg_next) {
+        if (h->region == NULL || h->kind != kind || h->region->magic != OB_REGION_MAGIC)
+            continue;
+        if (!OB_HARDENED)
+            _ob_heap_drain_delayed(h);
+        _ob_heap_for_each_arena(h, visit_arena, &v);
+        emit_huge_list(&v, h->region->huge);
+    }
+    _ob_unlock(&_ob_heaps_lock);
+    if (v.stop == 0)
+        _ob_arena_for_each_abandoned(kind, visit_arena, &v);
+    if (v.stop == 0) {
+        _ob_lock(&_ob_huge_lock);
+        emit_huge_list(&v, orphan_huge[kind]);
+        _ob_unlock(&_ob_huge_lock);
+    }
+    return v.stop;
+}
+
+uintptr_t ob_block_owner(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    uintptr_t entry = ob_map_lookup(p);
+    if (entry == 0)
+        return 0;
+    if (!(entry & OB_MAP_ARENA)) { /* a huge block: on its region's list? */
+        ob_huge_t **list = ((const ob_huge_t *)entry)->owner_list;
+        if (list == NULL || (list >= orphan_huge && list < orphan_huge + OB_KINDS))
+            return 0;
+        return ((const ob_region_t *)((const char *)list - offsetof(ob_region_t, huge)))->tag;
+    }
+    if (!ob_map_is_arena(entry, p))
+        return 0;
+    ob_heap_t *heap = ob_atomic_load_acquire(&ob_arena_of(p)->heap);
+    return heap != NULL && heap->region != NULL ? heap->region->tag : 0;
 }
 
 /* ---- statistics ---------------------------------------------------------- */

@@ -246,7 +246,11 @@ typedef struct ob_arena {
     uint8_t sparse_ticks[2];          /* per 2 MiB half: purge ticks in a
                                          row it stayed mostly empty       */
     uint8_t half_state[2];            /* per 2 MiB half: OB_HALF_*        */
-    uint8_t _pad_bytes[3];
+    uint8_t kind;                     /* its heaps' kind: 0, or a region
+                                         kind (region.c), kept while it is
+                                         abandoned: only a heap of the same
+                                         kind adopts it                   */
+    uint8_t _pad_bytes[2];
     uint32_t spare_pages;             /* resident free pages, as a spare  */
     uint32_t _pad32;
     uint64_t _pad;
@@ -367,12 +371,17 @@ typedef struct ob_heap {
     bool initialized;
     bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_region *region;  /* a region's heap: the region (region.c) */
+    uint8_t kind;              /* 0, or a region's kind (1..OB_KINDS-1)  */
     struct ob_heap *region_owner; /* ...and its owning thread's own heap   */
     bool slow_only; /* a region's heap in debug mode: current[] stays the
                        empty pool, so that every malloc takes the slow path */
     struct ob_region *regions; /* a thread's heap: the regions it owns   */
     struct ob_heap *reg_next, *reg_prev; /* registry of live heaps */
 } ob_heap_t;
+
+/* Region kinds (region.c): a runtime's partition of its memory.  Kind 0
+ * is the threads' own heaps and plain regions. */
+#define OB_KINDS 16
 
 /* ---- the arena map (arena_map.c) -------------------------------------- */
 
