@@ -318,8 +318,23 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  * ob_block_owner(p): the tag of the live region whose memory holds p, or
  *   0 (a block of a released region not yet adopted, of a thread's own
  *   heap, or no block of obmalloc's).
+ * ob_kind_set_reuse_goal(kind, goal, reached, arg): delayed reuse, for a
+ *   runtime whose lock-free readers may read a block just freed by
+ *   another thread (CPython's QSBR).  A pool of the kind whose blocks are
+ *   all freed keeps its pages and its size class, and hands out nothing,
+ *   until reached(g, arg) is non-zero for the g that goal(arg) returned
+ *   when it emptied; goals must not decrease.  goal runs on the thread
+ *   that owns the region, when a pool empties; reached on that thread too,
+ *   when the region needs a new pool and at its purge ticks; neither may
+ *   allocate from or free into a region of the kind.  The empty pools of
+ *   a released region wait for a region of the kind to adopt them, which
+ *   asks for a goal of its own.  Both NULL turns it off; 0, or EINVAL for
+ *   a kind out of range or only one of the two functions.  Set it before
+ *   the kind's regions allocate.
  */
 OB_EXPORT ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag);
+OB_EXPORT int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
+                                     int (*reached)(uint64_t goal, void *arg), void *arg);
 OB_EXPORT int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg),
                             void *arg);
 OB_EXPORT uintptr_t ob_block_owner(const void *p);

@@ -150,6 +150,8 @@ ob_pool_t *_ob_heap_alloc_span(ob_heap_t *heap, size_t npages, size_t align_page
 static ob_pool_t *new_pool(ob_heap_t *heap, unsigned cls)
 {
     bool zeroed;
+    if (OB_UNLIKELY(heap->held_count != 0))
+        _ob_pool_poll_held(heap); /* their pages may serve */
     ob_pool_t *pool = _ob_heap_alloc_span(heap, _ob_classes[cls].pages, 1, &zeroed);
     if (pool == NULL)
         return NULL;
@@ -327,6 +329,8 @@ static void sweep_abandoned_if_due(uint64_t now, bool force)
  * everything now (ob_heap_collect, thread exit). */
 void _ob_heap_collect(ob_heap_t *heap, bool force)
 {
+    if (heap->held_count != 0)
+        _ob_pool_poll_held(heap);
     _ob_remote_flush(heap); /* batches for other heaps go now */
     _ob_heap_drain_delayed(heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++) {
@@ -357,6 +361,10 @@ static void adopt_pool(ob_pool_t *pool, void *ctx)
     pool->next = pool->prev = NULL;
     pool->used &= (uint16_t)~OB_USED_KEEP; /* current in another heap, maybe */
     _ob_pool_collect_remote(pool);
+    if (ob_pool_used(pool) == 0 && ob_kind_delays_reuse(heap->kind)) {
+        ob_pool_set_state(pool, OB_POOL_FULL); /* held once the arena is in (hold_empty) */
+        return;
+    }
     if (ob_pool_used(pool) == 0) {
         _ob_arena_release_pages(pool);
         return;
@@ -379,6 +387,14 @@ static void renotify_dedicated(ob_pool_t *pool, void *ctx)
     }
 }
 
+/* An empty pool of an adopted arena, in a kind with a reuse goal: the
+ * readers of the exited thread's blocks may still be about (pool.c). */
+static void hold_empty(ob_pool_t *pool, void *ctx)
+{
+    if (pool->state == OB_POOL_FULL && ob_pool_used(pool) == 0)
+        _ob_pool_release(ctx, pool);
+}
+
 /* Takes an abandoned arena into the heap.  Returns false if it turned out
  * empty and was released instead. */
 static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a)
@@ -391,6 +407,8 @@ static bool adopt_arena(ob_heap_t *heap, ob_arena_t *a)
         return false;
     }
     _ob_arena_insert(heap, a);
+    if (ob_kind_delays_reuse(heap->kind))
+        _ob_arena_for_each_pool(a, hold_empty, heap);
     return true;
 }
 
@@ -408,7 +426,7 @@ static void collect_unowned(ob_pool_t *pool, void *ctx)
     _ob_pool_collect_remote(pool);
     pool->next = pool->prev = NULL;
     pool->used &= (uint16_t)~OB_USED_KEEP; /* no heap's current pool now */
-    if (pool->used == 0)
+    if (pool->used == 0 && !ob_kind_delays_reuse(ob_arena_of(pool)->kind))
         _ob_arena_release_pages(pool);
 }
 

@@ -16,6 +16,18 @@
  *
  * Blocks freed by other threads come back through the pool's remote list:
  * see remote.c.
+ *
+ * Held pools.  In a region kind with a reuse goal (a runtime whose
+ * lock-free readers may still read a block another thread just freed:
+ * CPython's free-threaded build, under QSBR), a pool that empties keeps
+ * its pages and its class until the runtime says the readers have moved
+ * on.  It is taken off its list and marked FULL, so that nothing is
+ * allocated from it (a block handed out would need a new goal), and put on
+ * its heap's held ring with goal() as it is now; _ob_pool_poll_held gives
+ * back, in order, the pools whose goal is reached.  An arena abandoned
+ * with empty pools of such a kind keeps them (nobody can ask the runtime
+ * from there); the heap that adopts the arena holds them with its goal.
+ *     held pool:  state FULL, used == 0, on no list, on heap->held once
  */
 #include "hooks.h"
 #include "pool.h"
@@ -98,10 +110,72 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
     }
 }
 
+/* ---- held pools ---------------------------------------------------------- */
+
+ob_kind_reuse_t _ob_kind_reuse[OB_KINDS];
+
+/* On the ring, FULL: false if the ring cannot grow (then the caller
+ * releases it now, and the runtime's readers take their chance with
+ * memory it is short of anyway: this happens only without memory for a
+ * ring of 16-byte entries). */
+static bool hold(ob_heap_t *heap, ob_pool_t *pool)
+{
+    if (heap->held_count == heap->held_cap) {
+        uint32_t cap = heap->held_cap ? heap->held_cap * 2 : 64;
+        ob_held_t *ring = _ob_meta_alloc(cap * sizeof(ob_held_t));
+        if (ring == NULL)
+            return false;
+        for (uint32_t i = 0; i < heap->held_count; i++)
+            ring[i] = heap->held[(heap->held_first + i) % heap->held_cap];
+        if (heap->held != NULL)
+            _ob_meta_free(heap->held, heap->held_cap * sizeof(ob_held_t));
+        heap->held = ring;
+        heap->held_cap = cap;
+        heap->held_first = 0;
+    }
+    const ob_kind_reuse_t *r = &_ob_kind_reuse[heap->kind];
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE)
+        ob_pools_remove(heap, pool);
+    ob_pool_set_state(pool, OB_POOL_FULL);
+    heap->held[(heap->held_first + heap->held_count++) % heap->held_cap] =
+        (ob_held_t){pool, r->goal(r->arg)};
+    return true;
+}
+
+/* The held pools whose goal is reached go back to their arenas, oldest
+ * first; the first one not yet reached stops the walk (goals grow). */
+void _ob_pool_poll_held(ob_heap_t *heap)
+{
+    const ob_kind_reuse_t *r = &_ob_kind_reuse[heap->kind];
+    while (heap->held_count > 0) {
+        ob_held_t *h = &heap->held[heap->held_first];
+        if (!r->reached(h->goal, r->arg))
+            return;
+        ob_pool_t *pool = h->pool;
+        heap->held_first = (heap->held_first + 1) % heap->held_cap;
+        heap->held_count--;
+        _ob_arena_free_span(heap, pool);
+    }
+}
+
+/* The heap goes (its region is released or destroyed): its ring goes; the
+ * pools on it stay held where they are, FULL and empty, until an adopter
+ * holds them again (or a destroy discards them). */
+void _ob_pool_drop_held(ob_heap_t *heap)
+{
+    if (heap->held != NULL)
+        _ob_meta_free(heap->held, heap->held_cap * sizeof(ob_held_t));
+    heap->held = NULL;
+    heap->held_first = heap->held_count = heap->held_cap = 0;
+}
+
 /* ---- frees that change a pool's state -------------------------------- */
 
+/* An empty pool leaves its heap: back to its arena, or held (above). */
 void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool)
 {
+    if (OB_UNLIKELY(heap->kind != 0) && ob_kind_delays_reuse(heap->kind) && hold(heap, pool))
+        return;
     if (ob_pool_state(pool) == OB_POOL_ACTIVE)
         ob_pools_remove(heap, pool);
     _ob_arena_free_span(heap, pool);
@@ -122,7 +196,7 @@ void _ob_pool_free_slow(ob_heap_t *heap, ob_pool_t *pool)
             ob_pools_push_back(heap, pool);
             return;
         }
-        _ob_arena_free_span(heap, pool); /* a single block, on no list */
+        _ob_pool_release(heap, pool); /* a single block, on no list */
         return;
     }
     /* Empty.  The current pool stays, so that a malloc/free loop on one

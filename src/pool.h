@@ -28,6 +28,15 @@ OB_HIDDEN void _ob_pool_init(ob_pool_t *pool, unsigned cls, bool zeroed);
 OB_HIDDEN void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed);
 OB_HIDDEN bool _ob_pool_extend(ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool);
+OB_HIDDEN void _ob_pool_poll_held(ob_heap_t *heap);
+OB_HIDDEN void _ob_pool_drop_held(ob_heap_t *heap);
+
+/* Kinds whose emptied pools wait for a goal (ob_kind_set_reuse_goal). */
+extern OB_HIDDEN ob_kind_reuse_t _ob_kind_reuse[OB_KINDS];
+OB_INLINE bool ob_kind_delays_reuse(unsigned kind)
+{
+    return ob_atomic_load_acquire(&_ob_kind_reuse[kind].on) != 0;
+}
 OB_HIDDEN void _ob_pool_free_slow(ob_heap_t *heap, ob_pool_t *pool);
 OB_HIDDEN void _ob_pool_free_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b);
 

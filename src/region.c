@@ -358,6 +358,7 @@ void ob_region_destroy(ob_region_t *r)
         list = a->next;
         _ob_arena_discard(a);
     }
+    _ob_pool_drop_held(heap);
     _ob_heap_unregister(heap);
     _ob_lock(&_ob_heaps_lock);
     ob_hook_region_dropped(d.blocks, d.aligned);
@@ -372,6 +373,7 @@ void ob_region_destroy(ob_region_t *r)
 static void release(ob_region_t *r)
 {
     _ob_heap_abandon_arenas(&r->heap);
+    _ob_pool_drop_held(&r->heap);
     unsigned kind = r->heap.kind;
     _ob_lock(&_ob_huge_lock);
     while (r->huge != NULL) {
@@ -529,6 +531,20 @@ int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg
         _ob_unlock(&_ob_huge_lock);
     }
     return v.stop;
+}
+
+int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
+                           int (*reached)(uint64_t goal, void *arg), void *arg)
+{
+    if (kind == 0 || kind >= OB_KINDS || (goal == NULL) != (reached == NULL))
+        return EINVAL;
+    ob_kind_reuse_t *k = &_ob_kind_reuse[kind];
+    ob_atomic_store_release(&k->on, 0); /* off while it changes */
+    k->goal = goal;
+    k->reached = reached;
+    k->arg = arg;
+    ob_atomic_store_release(&k->on, goal != NULL);
+    return 0;
 }
 
 uintptr_t ob_block_owner(const void *p)

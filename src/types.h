@@ -372,6 +372,10 @@ typedef struct ob_heap {
     bool orphaned; /* in a fork child: its thread did not come along */
     struct ob_region *region;  /* a region's heap: the region (region.c) */
     uint8_t kind;              /* 0, or a region's kind (1..OB_KINDS-1)  */
+    /* Emptied pools held back from reuse until their goal (pool.c), in
+     * the order they emptied: held[(held_first + i) % held_cap]. */
+    struct ob_held *held;
+    uint32_t held_first, held_count, held_cap;
     struct ob_heap *region_owner; /* ...and its owning thread's own heap   */
     bool slow_only; /* a region's heap in debug mode: current[] stays the
                        empty pool, so that every malloc takes the slow path */
@@ -382,6 +386,21 @@ typedef struct ob_heap {
 /* Region kinds (region.c): a runtime's partition of its memory.  Kind 0
  * is the threads' own heaps and plain regions. */
 #define OB_KINDS 16
+
+/* A kind's reuse goal (ob_kind_set_reuse_goal): a pool of the kind that
+ * empties is held, FULL and on no list, until reached(goal) for the goal
+ * goal() gave when it was held; then its pages go back to the arena. */
+typedef struct ob_kind_reuse {
+    _Atomic int on; /* set last, with release: the fields below are read */
+    uint64_t (*goal)(void *arg);
+    int (*reached)(uint64_t goal, void *arg);
+    void *arg;
+} ob_kind_reuse_t;
+
+typedef struct ob_held {
+    struct ob_pool *pool;
+    uint64_t goal;
+} ob_held_t;
 
 /* ---- the arena map (arena_map.c) -------------------------------------- */
 
