@@ -5,7 +5,7 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
-.PHONY: all build deps run test python-ft bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
+.PHONY: all build deps run test python-ft obpython-ft bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
 
 all: build
 
@@ -37,6 +37,9 @@ CPYTHON_TARBALL ?= ../shared/cpython/python3.13_3.13.5.orig.tar.xz
 CPYTHON_CACHE ?= $(HOME)/.cache/obmalloc/cpython-ft
 python-ft: deps
 	tools/cpython_ft.sh stock "$(CPYTHON_TARBALL)" "$(CPYTHON_CACHE)" $(BUILD)/python-ft
+# ...and build/obpython-ft, the same source on obmalloc (obpython-ft/).
+obpython-ft: build
+	tools/cpython_ft.sh ob "$(CPYTHON_TARBALL)" "$(CPYTHON_CACHE)" $(BUILD)/obpython-ft $(BUILD) .
 
 BENCH_ARGS ?=
 

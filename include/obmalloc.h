@@ -331,10 +331,23 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  *   asks for a goal of its own.  Both NULL turns it off; 0, or EINVAL for
  *   a kind out of range or only one of the two functions.  Set it before
  *   the kind's regions allocate.
+ * ob_kind_set_free_link_only(kind, on): a free of a block of the kind
+ *   writes only its first word (the free list's link, encoded); every
+ *   other byte keeps what the program left there until the block is
+ *   handed out again (CPython unlocks an object's mutex, in its second
+ *   word, after the object may have been freed, and its readers look at a
+ *   freed object's reference counts).  Such a block is known free by its
+ *   first word, the link: so the program must write a block's first word
+ *   before it frees it (CPython's objects always hold ob_tid or a GC
+ *   pre-header there); a block freed with the first word malloc left is
+ *   reported as a double free, as a real one is.  Debug mode
+ *   (OBMALLOC_DEBUG) fills freed blocks all the same.  0, or EINVAL for a
+ *   kind out of range; set it before the kind's regions allocate.
  */
 OB_EXPORT ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag);
 OB_EXPORT int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
                                      int (*reached)(uint64_t goal, void *arg), void *arg);
+OB_EXPORT int ob_kind_set_free_link_only(unsigned kind, int on);
 OB_EXPORT int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg),
                             void *arg);
 OB_EXPORT uintptr_t ob_block_owner(const void *p);

@@ -94,7 +94,7 @@ static void check_pool(ob_pool_t *pool, void *ctx)
             problem(c, b, "free list of the pool at page %zu is longer than the pool", index);
             return;
         }
-        if (OB_HARDENED && !_ob_debug_on && !ob_block_is_marked(b, pool))
+        if (OB_HARDENED && !_ob_debug_on && !ob_block_looks_free(b, pool))
             problem(c, b, "a free block of the pool at page %zu lost its free mark "
                           "(written after it was freed)", index);
     }

@@ -72,6 +72,26 @@ OB_COLD _Noreturn static void double_free(ob_heap_t *heap, ob_pool_t *pool,
                                 "way back to its pool)");
 }
 
+/* The owner's free of a region block (free_if_owned_by's test and push
+ * on the region's heap), for a link-only kind: the same without the free
+ * mark, and with the link telling a double free (pool.h). */
+static bool free_region_block(ob_heap_t *region, ob_arena_t *a, void *p)
+{
+    if (OB_LIKELY(!ob_atomic_load_relaxed(&_ob_kind_link_only[region->kind])))
+        return free_if_owned_by(region, a, p);
+    ob_pool_t *pool = ob_pool_of(a, p);
+    ob_block_t *b = p;
+    if (!OB_HARDENED || !ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) ||
+        ob_block_looks_free(b, pool))
+        return false; /* the checked path says what is wrong, if anything */
+    ob_stat_add(&region->stats.frees[pool->size_class], 1);
+    ob_block_set_next(b, pool->free);
+    pool->free = b;
+    if (OB_UNLIKELY(--pool->used == 0))
+        _ob_pool_emptied(region, pool);
+    return true;
+}
+
 /* p lies in an arena of ours, in `pool`'s pages. */
 void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
 {
@@ -95,11 +115,14 @@ void _ob_free_checked(ob_heap_t *heap, ob_pool_t *pool, void *p)
         invalid_free(state, p);
     ob_block_t *b = p;
     bool aligned = state == OB_POOL_DEDICATED;
-    if (OB_UNLIKELY(ob_block_is_marked(b, pool)))
+    if (OB_UNLIKELY(ob_block_looks_free(b, pool)))
         double_free(heap, pool, b, owner);
     /* Out of the heap profiler's live set before the block can be reused. */
     ob_hook_block_freed(pool, b);
-    ob_block_mark(b, pool);
+    /* A link-only kind's frees write the link alone (pool.h); a region
+     * block's free always comes here, never to the fast path. */
+    if (OB_LIKELY(!ob_pool_link_only(pool)))
+        ob_block_mark(b, pool);
     if (owner) {
         if (OB_UNLIKELY(pool->flags & OB_POOL_SAMPLED))
             ob_hook_sampled_pool_freed(pool);
@@ -153,7 +176,7 @@ OB_INLINE void free_unowned_in(ob_heap_t *heap, void *p)
          * mode, whose frees must go to the debug layer first). */
         if (_ob_divert == 0) /* started, and not diverted */
             *ob_owned_slot(heap, ob_arena_base(a)) = ob_arena_base(a) | OB_OWNED_REGION;
-        if (free_if_owned_by(home, a, p))
+        if (free_region_block(home, a, p))
             return;
     }
     _ob_free_checked(heap, ob_pool_of(a, p), p);
@@ -179,7 +202,7 @@ void _ob_free_unowned(ob_heap_t *heap, void *p)
         if (*ob_owned_slot(heap, base) == (base | OB_OWNED_REGION)) {
             ob_arena_t *a = ob_arena_of(p);
             ob_heap_t *region = ob_atomic_load_relaxed(&a->heap);
-            if (!free_if_owned_by(region, a, p))
+            if (!free_region_block(region, a, p))
                 _ob_free_checked(heap, ob_pool_of(a, p), p);
             return;
         }

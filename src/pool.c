@@ -113,6 +113,7 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
 /* ---- held pools ---------------------------------------------------------- */
 
 ob_kind_reuse_t _ob_kind_reuse[OB_KINDS];
+_Atomic uint8_t _ob_kind_link_only[OB_KINDS];
 
 /* On the ring, FULL: false if the ring cannot grow (then the caller
  * releases it now, and the runtime's readers take their chance with

@@ -93,6 +93,30 @@ OB_INLINE void *ob_pool_take_block(ob_pool_t *pool)
     return b;
 }
 
+/* Kinds whose frees write only a block's first word, the link
+ * (ob_kind_set_free_link_only): no free mark there.  A block of such a
+ * kind is known free by its link instead: decoded, it is NULL or a block
+ * of the same arena, which a live block's first word is only by a chance
+ * of about 2^-42 (the secret makes it so). */
+extern OB_HIDDEN _Atomic uint8_t _ob_kind_link_only[OB_KINDS];
+
+OB_INLINE bool ob_pool_link_only(const ob_pool_t *pool)
+{
+    return ob_atomic_load_relaxed(&_ob_kind_link_only[ob_arena_of(pool)->kind]) != 0;
+}
+
+/* Does b, a block of pool, look freed: its mark, or (link-only kinds) its
+ * link?  Only with hardening: without, nothing marks a free block. */
+OB_INLINE bool ob_block_looks_free(const ob_block_t *b, const ob_pool_t *pool)
+{
+    if (ob_block_is_marked(b, pool))
+        return true;
+    if (!OB_HARDENED || !ob_pool_link_only(pool))
+        return false;
+    const ob_block_t *next = ob_block_next(b);
+    return next == NULL || (((uintptr_t)next ^ (uintptr_t)pool) >> OB_ARENA_SHIFT) == 0;
+}
+
 /* The parts of pool->remote (remote.c). */
 OB_INLINE ob_block_t *ob_remote_list(uintptr_t remote)
 {

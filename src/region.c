@@ -227,7 +227,7 @@ int ob_region_contains(const ob_region_t *r, const void *p)
                                                    offset / pool->block_size * pool->block_size);
         if (state != OB_POOL_DEDICATED && offset >= ob_pool_carved(pool))
             return 0;
-        if (ob_block_is_marked(b, pool))
+        if (ob_block_looks_free(b, pool))
             return 0;
         return live_user_contains(b, pool->block_size, p);
     }
@@ -460,7 +460,7 @@ static void visit_pool(ob_pool_t *pool, void *ctx)
     for (unsigned i = 0; i < carved && v->stop == 0; i++) {
         ob_block_t *b = (ob_block_t *)(ob_pool_blocks(pool) + (size_t)i * pool->block_size);
         /* Not on a list here, but freed: on its way back (the free mark) */
-        if (!(free_bits[i / 64] >> (i % 64) & 1) && !ob_block_is_marked(b, pool))
+        if (!(free_bits[i / 64] >> (i % 64) & 1) && !ob_block_looks_free(b, pool))
             emit(v, b, pool->block_size);
     }
 }
@@ -544,6 +544,14 @@ int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
     k->reached = reached;
     k->arg = arg;
     ob_atomic_store_release(&k->on, goal != NULL);
+    return 0;
+}
+
+int ob_kind_set_free_link_only(unsigned kind, int on)
+{
+    if (kind == 0 || kind >= OB_KINDS)
+        return EINVAL;
+    ob_atomic_store_relaxed(&_ob_kind_link_only[kind], on != 0);
     return 0;
 }
 

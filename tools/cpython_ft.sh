@@ -5,6 +5,12 @@
 #   tools/cpython_ft.sh stock TARBALL CACHE LAUNCHER
 #       CPython as released, with its own mimalloc: the baseline
 #       (build/python-ft)
+#   tools/cpython_ft.sh ob TARBALL CACHE LAUNCHER OBMALLOC_BUILD SOURCE
+#       the same source with obpython-ft/cpython-3.13.5.patch applied:
+#       obmalloc (OBMALLOC_BUILD/libobmalloc.a, SOURCE/include) serves the
+#       PyMem and PyObject domains, and no mimalloc code is compiled
+#       (build/obpython-ft).  The library is linked statically: when it
+#       changes, only the interpreter is linked again.
 # The tarball's SHA-256 must match the SHA256SUMS file beside it (or
 # $CPYTHON_SHA256).  The build is kept in CACHE/<variant>-<key>, the key a
 # hash of the tarball's checksum and of everything else that goes into the
@@ -28,11 +34,18 @@ fi
 actual=$(sha256sum "$tarball" | cut -d' ' -f1)
 [ "$actual" = "$expected" ] || { say "$tarball: SHA-256 $actual, expected $expected"; exit 2; }
 
+patch_file= oblib= obinclude=
 case $variant in
   stock) configure_opts="--disable-gil --with-mimalloc" ;;
-  *) say "unknown variant $variant (stock)"; exit 2 ;;
+  ob)
+    oblib=$(cd "$5" && pwd)/libobmalloc.a obinclude=$(cd "$6" && pwd)/include
+    patch_file=$(cd "$6" && pwd)/obpython-ft/cpython-3.13.5.patch
+    [ -f "$oblib" ] || { say "no $oblib: build obmalloc first"; exit 2; }
+    configure_opts="--disable-gil --without-mimalloc" ;;
+  *) say "unknown variant $variant (stock or ob)"; exit 2 ;;
 esac
-key=$( { echo "$actual"; echo "$configure_opts"; cat "$0"; } | sha256sum | cut -c1-16)
+key=$( { echo "$actual"; echo "$configure_opts"; cat "$0";
+         [ -z "$patch_file" ] || cat "$patch_file" "$obinclude/obmalloc.h"; } | sha256sum | cut -c1-16)
 dir=$cache/$variant-$key
 tree=$dir/src
 
@@ -44,7 +57,18 @@ if [ ! -x "$tree/python" ] || [ ! -f "$dir/built" ]; then
   tar -xf "$tarball" -C "$dir"
   mv "$dir"/Python-* "$tree"
   jobs=$(nproc 2>/dev/null || echo 2)
-  if ! (cd "$tree" && ./configure $configure_opts > "$dir/build.log" 2>&1 &&
+  if [ -n "$patch_file" ]; then
+    (cd "$tree" && patch -p1 -s < "$patch_file") || { say "$patch_file does not apply"; exit 1; }
+    # configure lets --disable-gil go without mimalloc (the patch), and the
+    # interpreter is built on obmalloc's API, linked statically.
+    export with_obmalloc_ft=yes
+    set -- CPPFLAGS="-I$obinclude" LIBS="$oblib -lpthread"
+    cp "$oblib" "$dir/linked.a"
+  else
+    set --
+  fi
+  if ! (cd "$tree" && ./configure $configure_opts "$@" > "$dir/build.log" 2>&1 &&
+        { [ -z "$patch_file" ] || echo '#define WITH_OBMALLOC 1' >> pyconfig.h; } &&
         make -j"$jobs" >> "$dir/build.log" 2>&1); then
     tail -n 30 "$dir/build.log" >&2
     say "the build failed; its whole output is in $dir/build.log"
@@ -54,6 +78,12 @@ if [ ! -x "$tree/python" ] || [ ! -f "$dir/built" ]; then
     { say "$tree/python runs with the GIL: not a free-threaded build"; exit 1; }
   touch "$dir/built"
   say "built in $(( $(date +%s) - start )) s"
+elif [ -n "$oblib" ] && ! cmp -s "$oblib" "$dir/linked.a"; then
+  say "obmalloc changed: linking $variant again"
+  rm -f "$tree/python"
+  cp "$oblib" "$dir/linked.a"
+  (cd "$tree" && make -j"$(nproc 2>/dev/null || echo 2)" python >> "$dir/build.log" 2>&1) ||
+    { tail -n 30 "$dir/build.log" >&2; exit 1; }
 fi
 
 mkdir -p "$(dirname "$launcher")"
