@@ -5,6 +5,11 @@ CMAKE_FLAGS ?=
 
 PREFIX ?= /usr/local
 
+# CPython 3.13.5's source, for the free-threaded interpreters (issue 27);
+# their builds are cached outside the clone, keyed by what goes into them.
+CPYTHON_TARBALL ?= ../shared/cpython/python3.13_3.13.5.orig.tar.xz
+CPYTHON_CACHE ?= $(HOME)/.cache/obmalloc/cpython-ft
+
 .PHONY: all build deps run test python-ft obpython-ft bench bench-mibench bench-pyperformance bench-hardening bench-scaling fuzz install clean
 
 all: build
@@ -27,14 +32,15 @@ run: deps
 	  echo "make run: the build failed; its whole output is in $(BUILD)/build.log"; exit 1; }
 	@BUILD=$(BUILD) python3 examples/run_demo.py
 
-test: build
+# With CPython's source tarball at hand, the free-threaded interpreter on
+# obmalloc is built (once per machine: cached) for its tests.
+OBPYTHON_FT_IF_SOURCE := $(if $(wildcard $(CPYTHON_TARBALL)),obpython-ft)
+test: build $(OBPYTHON_FT_IF_SOURCE)
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) --timeout 900
 
 # Free-threaded CPython 3.13 from its source tarball (issue 27), built
 # outside the clone (cached by the tarball's and the build's hashes):
 # build/python-ft is the stock build, with its own mimalloc.
-CPYTHON_TARBALL ?= ../shared/cpython/python3.13_3.13.5.orig.tar.xz
-CPYTHON_CACHE ?= $(HOME)/.cache/obmalloc/cpython-ft
 python-ft: deps
 	tools/cpython_ft.sh stock "$(CPYTHON_TARBALL)" "$(CPYTHON_CACHE)" $(BUILD)/python-ft
 # ...and build/obpython-ft, the same source on obmalloc (obpython-ft/).
