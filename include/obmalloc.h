@@ -337,10 +337,9 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  *   handed out again (CPython unlocks an object's mutex, in its second
  *   word, after the object may have been freed, and its readers look at a
  *   freed object's reference counts).  Such a block is known free by its
- *   first word, the link: so the program must write a block's first word
- *   before it frees it (CPython's objects always hold ob_tid or a GC
- *   pre-header there); a block freed with the first word malloc left is
- *   reported as a double free, as a real one is.  Debug mode
+ *   first word, the link, so a region's malloc hands out every block with
+ *   its first word 0 (one store more than ob_malloc, in every region),
+ *   and double frees are still caught.  Debug mode
  *   (OBMALLOC_DEBUG) fills freed blocks all the same.  0, or EINVAL for a
  *   kind out of range; set it before the kind's regions allocate.
  */

@@ -31,29 +31,32 @@ OB_INLINE void *pop_block(ob_heap_t *heap, ob_pool_t *pool, size_t cls)
  * moves no register and keeps nothing alive, so the fast path needs no
  * stack frame), and the slow path's class malloc takes the sample, seeing
  * the countdown at 0 (_ob_class_malloc). */
-#define pop_block_or(slow, heap, size, pool, cls)                                                  \
-    (ob_count_malloc(heap, cls) ? slow(heap, size) : ob_pool_take_block(pool))
+#define pop_block_or(slow, heap, size, pool, cls, region)                                          \
+    (ob_count_malloc(heap, cls) ? slow(heap, size)                                                 \
+                                : (region) ? ob_pool_take_block_cleared(pool)                      \
+                                           : ob_pool_take_block(pool))
 
 /* malloc from `heap`: its current pool of the size's class, else `slow`
  * (a tail jump).  For the thread's heap (malloc_fast) and for a region's
  * (region.c); `slow` is a constant where it is inlined. */
-OB_INLINE void *malloc_in(ob_heap_t *heap, size_t size, void *(*slow)(ob_heap_t *, size_t))
+OB_INLINE void *malloc_in(ob_heap_t *heap, size_t size, void *(*slow)(ob_heap_t *, size_t),
+                          bool region)
 {
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
         size_t cls = ob_size_class_small(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block_or(slow, heap, size, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls, region);
     } else if (OB_LIKELY(size - 1 < OB_MEDIUM_TABLE_MAX)) {
         size_t cls = _ob_medium_classes[(size - 1) >> 4];
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block_or(slow, heap, size, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls, region);
     } else if (size - 1 < OB_MAX_CLASS_SIZE) {
         size_t cls = ob_size_class_computed(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
-            return pop_block_or(slow, heap, size, pool, cls);
+            return pop_block_or(slow, heap, size, pool, cls, region);
     }
     return slow(heap, size);
 }
@@ -68,7 +71,7 @@ OB_INLINE void *thread_malloc_slow(ob_heap_t *heap, size_t size)
 
 OB_INLINE void *malloc_fast(size_t size)
 {
-    return malloc_in(ob_heap_get(), size, thread_malloc_slow);
+    return malloc_in(ob_heap_get(), size, thread_malloc_slow, false);
 }
 
 OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)

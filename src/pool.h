@@ -93,6 +93,16 @@ OB_INLINE void *ob_pool_take_block(ob_pool_t *pool)
     return b;
 }
 
+/* A region's block: its first word cleared as well (one store more than
+ * ob_malloc's), so that in a link-only kind (below) a block handed out
+ * and freed before the program writes it is not taken for a free one. */
+OB_INLINE void *ob_pool_take_block_cleared(ob_pool_t *pool)
+{
+    ob_block_t *b = ob_pool_take_block(pool);
+    b->next_encoded = 0;
+    return b;
+}
+
 /* Kinds whose frees write only a block's first word, the link
  * (ob_kind_set_free_link_only): no free mark there.  A block of such a
  * kind is known free by its link instead: decoded, it is NULL or a block

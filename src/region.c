@@ -129,6 +129,9 @@ static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
         return _ob_huge_attach(_ob_huge_alloc(size, align, zero), &r->huge);
     void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)ob_size_class(size))
                                     : _ob_heap_aligned(heap, align, size);
+    if (p != NULL) /* as the fast path does (ob_pool_take_block_cleared): a
+                    * block is at least 16 bytes, whatever size asked for */
+        *(uintptr_t *)p = 0;
     if (p != NULL && zero)
         memset(p, 0, size);
     return p;
@@ -156,7 +159,7 @@ void *ob_region_malloc(ob_region_t *r, size_t size)
 {
     if (OB_UNLIKELY(r == NULL))
         misuse(r, "ob_region_malloc(NULL)");
-    return malloc_in(&r->heap, size, region_malloc_slow);
+    return malloc_in(&r->heap, size, region_malloc_slow, true);
 }
 
 void *ob_region_calloc(ob_region_t *r, size_t n, size_t size)

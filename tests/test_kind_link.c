@@ -3,9 +3,9 @@
  * a free writes the block's first word and nothing else, by the owner and
  * by another thread alike, while double frees are still caught and walks,
  * ob_region_contains and ob_heap_check still know which blocks are free.
- * The contract: in such a kind the program writes a block's first word
- * before it frees it (CPython does: ob_tid, or a GC pre-header), since the
- * free list's link there is what tells a free block.  The control, a kind
+ * A block handed out and freed untouched is no double free (a region's
+ * malloc clears the first word, where the link that tells a free block
+ * would be): CPython's PyObject_Malloc(0) then PyObject_Free does that.  The control, a kind
  * without the setting, has its freed blocks' second word changed (the
  * free mark) in a hardened build.
  */
@@ -103,15 +103,24 @@ int main(void)
         CHECK(!ob_region_contains(r, blocks[i]));
     struct ob_heap_check_result hc;
     CHECK_EQ(ob_heap_check(&hc), 0);
-    /* A block handed out again, its first word written, is live again. */
+    /* A block handed out again is live again, before anything is written. */
     uint64_t *again = ob_region_malloc(r, 48);
     CHECK(again != NULL);
-    again[0] = 7;
     CHECK(ob_region_contains(r, again));
     live = 0;
     CHECK_EQ(ob_kind_visit(5, count, &live), 0);
     CHECK_EQ(live, 1);
     ob_free(again);
+    /* Handed out and freed untouched, on the fast path and the slow ones
+     * (a new pool, an aligned block): never a double free. */
+    for (int i = 0; i < 3 * N; i++)
+        ob_free(ob_region_malloc(r, (size_t)(i % 200)));
+    for (int i = 0; i < 100; i++) { /* size 0 and calloc: the slow path's block */
+        ob_free(ob_region_calloc(r, 0, 0));
+        ob_free(ob_region_malloc(r, 0));
+    }
+    for (int i = 0; i < 100; i++)
+        ob_free(ob_region_aligned_alloc(r, 4096, 64));
     printf("link-only kind: %d freed blocks keep words 1..%d, by the owner's frees and another thread's\n",
            N, WORDS - 1);
     ob_region_destroy(r);
