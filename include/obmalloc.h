@@ -318,6 +318,9 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  * ob_block_owner(p): the tag of the live region whose memory holds p, or
  *   0 (a block of a released region not yet adopted, of a thread's own
  *   heap, or no block of obmalloc's).
+ * ob_block_kind(p): the kind of the memory that holds p, live region or
+ *   released (0 for a thread's own heap, a plain region, or no block of
+ *   obmalloc's).
  * ob_kind_set_reuse_goal(kind, goal, reached, arg): delayed reuse, for a
  *   runtime whose lock-free readers may read a block just freed by
  *   another thread (CPython's QSBR).  A pool of the kind whose blocks are
@@ -350,6 +353,7 @@ OB_EXPORT int ob_kind_set_free_link_only(unsigned kind, int on);
 OB_EXPORT int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg),
                             void *arg);
 OB_EXPORT uintptr_t ob_block_owner(const void *p);
+OB_EXPORT unsigned ob_block_kind(const void *p);
 
 /*
  * Heap profiler.  OBMALLOC_PROF=1 samples one allocation every

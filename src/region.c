@@ -536,6 +536,24 @@ int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg
     return v.stop;
 }
 
+unsigned ob_block_kind(const void *p)
+{
+    if (p == NULL)
+        return 0;
+    uintptr_t entry = ob_map_lookup(p);
+    if (entry == 0)
+        return 0;
+    if (!(entry & OB_MAP_ARENA)) { /* a huge block: its region's, or an orphan */
+        ob_huge_t **list = ((const ob_huge_t *)entry)->owner_list;
+        if (list == NULL)
+            return 0;
+        if (list >= orphan_huge && list < orphan_huge + OB_KINDS)
+            return (unsigned)(list - orphan_huge);
+        return ((const ob_region_t *)((const char *)list - offsetof(ob_region_t, huge)))->heap.kind;
+    }
+    return ob_map_is_arena(entry, p) ? ob_arena_of(p)->kind : 0;
+}
+
 int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
                            int (*reached)(uint64_t goal, void *arg), void *arg)
 {

@@ -191,6 +191,7 @@ static void owners_are(const char *when)
             for (int i = 0; i < BLOCKS; i++) {
                 if (!workers[t].live[k][i])
                     continue;
+                CHECK_EQ(ob_block_kind(workers[t].blocks[k][i]), k + 1); /* huge ones too */
                 uintptr_t owner = ob_block_owner(workers[t].blocks[k][i]);
                 uintptr_t expected = workers[t].exits ? 0 : tag_of(t, k + 1);
                 if (owner != expected) {
@@ -251,6 +252,9 @@ int main(void)
     CHECK_EQ(ob_block_owner(&on_stack), 0);
     void *plain = ob_malloc(64);
     CHECK_EQ(ob_block_owner(plain), 0);
+    CHECK_EQ(ob_block_kind(plain), 0);
+    CHECK_EQ(ob_block_kind(NULL), 0);
+    CHECK_EQ(ob_block_kind(&on_stack), 0);
 
     pthread_t th[WORKERS];
     CHECK(pthread_barrier_init(&allocated, NULL, WORKERS) == 0);
