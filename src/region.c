@@ -536,22 +536,40 @@ int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg
     return v.stop;
 }
 
-unsigned ob_block_kind(const void *p)
+/* Where p's memory belongs: the live region that holds it (NULL for a
+ * released region's memory, a thread's own heap, or no block of ours), and
+ * *kind, the memory's kind, which released memory keeps. */
+static const ob_region_t *region_of_block(const void *p, unsigned *kind)
 {
-    if (p == NULL)
-        return 0;
-    uintptr_t entry = ob_map_lookup(p);
+    *kind = 0;
+    uintptr_t entry = p == NULL ? 0 : ob_map_lookup(p);
     if (entry == 0)
-        return 0;
-    if (!(entry & OB_MAP_ARENA)) { /* a huge block: its region's, or an orphan */
+        return NULL;
+    if (!(entry & OB_MAP_ARENA)) { /* a huge block: its region's list, or an orphan */
         ob_huge_t **list = ((const ob_huge_t *)entry)->owner_list;
         if (list == NULL)
-            return 0;
-        if (list >= orphan_huge && list < orphan_huge + OB_KINDS)
-            return (unsigned)(list - orphan_huge);
-        return ((const ob_region_t *)((const char *)list - offsetof(ob_region_t, huge)))->heap.kind;
+            return NULL;
+        if (list >= orphan_huge && list < orphan_huge + OB_KINDS) {
+            *kind = (unsigned)(list - orphan_huge);
+            return NULL;
+        }
+        const ob_region_t *r = (const ob_region_t *)((const char *)list - offsetof(ob_region_t, huge));
+        *kind = r->heap.kind;
+        return r;
     }
-    return ob_map_is_arena(entry, p) ? ob_arena_of(p)->kind : 0;
+    if (!ob_map_is_arena(entry, p))
+        return NULL;
+    ob_arena_t *a = ob_arena_of(p);
+    *kind = a->kind;
+    ob_heap_t *heap = ob_atomic_load_acquire(&a->heap);
+    return heap != NULL ? heap->region : NULL;
+}
+
+unsigned ob_block_kind(const void *p)
+{
+    unsigned kind;
+    (void)region_of_block(p, &kind);
+    return kind;
 }
 
 int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
@@ -578,21 +596,9 @@ int ob_kind_set_free_link_only(unsigned kind, int on)
 
 uintptr_t ob_block_owner(const void *p)
 {
-    if (p == NULL)
-        return 0;
-    uintptr_t entry = ob_map_lookup(p);
-    if (entry == 0)
-        return 0;
-    if (!(entry & OB_MAP_ARENA)) { /* a huge block: on its region's list? */
-        ob_huge_t **list = ((const ob_huge_t *)entry)->owner_list;
-        if (list == NULL || (list >= orphan_huge && list < orphan_huge + OB_KINDS))
-            return 0;
-        return ((const ob_region_t *)((const char *)list - offsetof(ob_region_t, huge)))->tag;
-    }
-    if (!ob_map_is_arena(entry, p))
-        return 0;
-    ob_heap_t *heap = ob_atomic_load_acquire(&ob_arena_of(p)->heap);
-    return heap != NULL && heap->region != NULL ? heap->region->tag : 0;
+    unsigned kind;
+    const ob_region_t *r = region_of_block(p, &kind);
+    return r != NULL ? r->tag : 0;
 }
 
 /* ---- statistics ---------------------------------------------------------- */
