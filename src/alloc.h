@@ -74,11 +74,14 @@ OB_INLINE void *malloc_fast(size_t size)
     return malloc_in(ob_heap_get(), size, thread_malloc_slow, false);
 }
 
-OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b)
+/* `mark`: false for a link-only kind's block (pool.h), whose free writes
+ * the link alone; a constant where it is inlined. */
+OB_INLINE void push_block(ob_heap_t *heap, ob_pool_t *pool, ob_block_t *b, bool mark)
 {
     ob_stat_add(&heap->stats.frees[pool->size_class], 1);
     ob_block_set_next(b, pool->free);
-    ob_block_mark(b, pool);
+    if (mark)
+        ob_block_mark(b, pool);
     pool->free = b;
     /* An ACTIVE pool's last live block came back and it goes back to its
      * arena (the current pool, which stays, never counts down to 0: see
@@ -99,7 +102,7 @@ OB_INLINE bool free_if_owned_by(ob_heap_t *heap, ob_arena_t *a, void *p)
     if (OB_LIKELY(OB_HARDENED ? ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) &&
                                     !ob_block_is_marked(b, pool)
                               : pool->state == OB_POOL_ACTIVE)) {
-        push_block(heap, pool, b);
+        push_block(heap, pool, b, true);
         return true;
     }
     return false;

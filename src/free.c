@@ -84,11 +84,7 @@ static bool free_region_block(ob_heap_t *region, ob_arena_t *a, void *p)
     if (!OB_HARDENED || !ob_pool_is_free_target(pool, ob_offset_in_pool(pool, p)) ||
         ob_block_looks_free(b, pool))
         return false; /* the checked path says what is wrong, if anything */
-    ob_stat_add(&region->stats.frees[pool->size_class], 1);
-    ob_block_set_next(b, pool->free);
-    pool->free = b;
-    if (OB_UNLIKELY(--pool->used == 0))
-        _ob_pool_emptied(region, pool);
+    push_block(region, pool, b, false);
     return true;
 }
 
