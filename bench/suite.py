@@ -55,6 +55,11 @@ PYTHON = python3()
 MIBENCH_DEFAULT = os.environ.get("OBMALLOC_MIBENCH") or os.path.join(
     os.path.expanduser("~"), ".cache", "obmalloc", "mimalloc-bench")
 OBPYTHON = os.path.join(BUILD, "obpython")
+# Free-threaded CPython 3.13 (issue 27, make obpython-ft python-ft): the
+# stock build on its own mimalloc, and the same source on obmalloc.  They
+# run the 'ft' rows only, in a table of their own, against obpython-ft.
+FREE_THREADED = {"obpython-ft": os.path.join(BUILD, "obpython-ft"),
+                 "python-ft": os.path.join(BUILD, "python-ft")}
 # pyperformance's pure-Python benchmarks, run by bench/pyperf/run.py (make
 # bench-pyperformance), which takes too long to run inside the suite: the
 # suite shows its latest results, with their date, as its pyperformance row.
@@ -80,7 +85,7 @@ PY_SHAPES = [
 PY_RECORDS = [30, 100, 300]
 # Workloads whose own reported time is the figure (the rest are timed from
 # outside): gc-walk times only its collections.
-SELF_TIMED = {"gc-walk", "tlb-walk", "region", "region-free"}
+SELF_TIMED = {"gc-walk", "tlb-walk", "region", "region-free", "ft-gcexit"}
 # Rows where obmalloc must not pay the kernel more than tcmalloc (issue 25):
 # minor faults and system time within this factor of tcmalloc's.
 KERNEL_BOUND = {"mb-mstressN": 2.0, "mb-malloc-large": 2.0}
@@ -213,6 +218,25 @@ def workloads(threads, quick, mibench=None):
                  "100000" if q else "300000"], "st"),
     }
     wl.update(py)  # after the others in the tables
+    ft = os.path.join(ROOT, "bench", "workloads", "pyft.py")
+    ftpy = FREE_THREADED["python-ft"]  # each of FREE_THREADED runs in its place
+    wl.update({
+        "ft-records": ("free-threaded CPython: %s threads each build %d000 JSON-like records, "
+                       "round-trip them through json, group and sort them" % (t, 10 if q else 50),
+                       [ftpy, ft, "records", t, "10" if q else "50"], "ft"),
+        "ft-shared": ("free-threaded CPython: %s threads replace values in dicts and lists of "
+                      "their own while reading the others' (objects freed while other threads "
+                      "read them)" % t, [ftpy, ft, "shared", t, "30" if q else "200"],
+                      "ft"),
+        "ft-gcexit": ("free-threaded CPython: full gc.collect() calls over a heap that %s "
+                      "threads built (records and cycles), half of them exited, the "
+                      "collections only" % t, [ftpy, ft, "gcexit", t, "30" if q else "100"],
+                      "ft"),
+        "ft-records-100k": ("free-threaded CPython, one thread: py-records-100k",
+                            [ftpy, shapes, "records", "30" if q else "100"], "ft"),
+        "ft-json": ("free-threaded CPython, one thread: py-json",
+                    [ftpy, shapes, "json", "10" if q else "30"], "ft"),
+    })
     if mibench and os.path.exists(os.path.join(mibench, "bin", "mstress")):
         return dict(mibench_workloads(mibench, os.cpu_count() or 2), **wl)
     return wl
@@ -276,8 +300,10 @@ def main():
     ap.add_argument("--threads", type=int, default=4)
     ap.add_argument("--workloads", default="")
     ap.add_argument("--allocators",
-                    default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc,obpython",
-                    help="obpython and pymalloc run the Python workloads only")
+                    default="obmalloc,glibc,mimalloc,jemalloc,tcmalloc,pymalloc,obpython,"
+                            "obpython-ft,python-ft",
+                    help="obpython and pymalloc run the Python workloads only, "
+                         "obpython-ft and python-ft the free-threaded ones (ft-*)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--docs", action="store_true", help="also write docs/BENCHMARKS.md")
     ap.add_argument("--mibench", default=MIBENCH_DEFAULT,
@@ -339,8 +365,15 @@ def main():
     if "obpython" in wanted and not os.path.exists(OBPYTHON):
         print("suite: obpython not built: skipped", file=sys.stderr)
         wanted.remove("obpython")
-    names = [a for a in wanted
-             if a in allocs or a in obpython_variants or a in ("pymalloc", "obpython")]
+    for a, binary in FREE_THREADED.items():
+        if a in wanted and not os.path.exists(binary):
+            print("suite: %s not built (make %s; it needs CPython 3.13.5's source tarball): "
+                  "its rows skipped" % (a, a), file=sys.stderr)
+            wanted.remove(a)
+    names = [a for a in wanted if a in allocs or a in obpython_variants
+             or a in ("pymalloc", "obpython") or a in FREE_THREADED]
+    if not any(a in names for a in FREE_THREADED):
+        chosen = [w for w in chosen if all_wl[w][2] != "ft"]
 
     results = {}  # (workload, allocator) -> [(wall, rss, sys, minor faults)]
     base_env = {k: v for k, v in os.environ.items()
@@ -370,7 +403,11 @@ def main():
         for r in range(runs):
             for a in names:
                 run_argv = argv
-                if a in ("pymalloc", "obpython") or a in obpython_variants:
+                if (kind == "ft") != (a in FREE_THREADED):
+                    continue
+                if kind == "ft":
+                    env, run_argv = dict(base_env), [FREE_THREADED[a]] + argv[1:]
+                elif a in ("pymalloc", "obpython") or a in obpython_variants:
                     if kind != "py":
                         continue
                     binary, extra = obpython_variants.get(a, (OBPYTHON, {}))
@@ -396,7 +433,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     rows = rendered if rendered is not None else []
     for w in (chosen if rendered is None else []):
-        ob = results.get((w, "obmalloc"))
+        # The ratios are to obmalloc, on the free-threaded rows to obpython-ft.
+        ob = results.get((w, "obpython-ft" if all_wl[w][2] == "ft" else "obmalloc"))
         if not ob:
             continue
         ob_wall = statistics.median(x[0] for x in ob)
@@ -438,11 +476,24 @@ def main():
         shown = "%.2fs" % wall if wall >= 0.1 else "%.1fms" % (wall * 1000)
         return "%s (%.2f) / %.0fM (%.2f)" % (shown, wr, rss, rr)
 
-    md += table(rows, names, chosen, time_cell)
+    kernel_cell = lambda r: "%.2fs / %.0fk" % (r[6], r[7] / 1000.0)
+    ft_rows = [w for w in chosen if all_wl[w][2] == "ft"]
+    ft_names = [a for a in names if a in FREE_THREADED]
+    main_rows = [w for w in chosen if w not in ft_rows]
+    main_names = [a for a in names if a not in FREE_THREADED]
+    md += table(rows, main_names, main_rows, time_cell)
     md += ["", "### The kernel's share", "",
            "System time in seconds / minor page faults (thousands), medians: what an "
            "allocator pays the kernel for mapping, purging and faulting memory in again.", ""]
-    md += table(rows, names, chosen, lambda r: "%.2fs / %.0fk" % (r[6], r[7] / 1000.0))
+    md += table(rows, main_names, main_rows, kernel_cell)
+    if ft_rows:
+        md += ["", "### Free-threaded CPython", "",
+               "CPython 3.13.5 built with --disable-gil twice from one source: python-ft "
+               "on its own mimalloc (stock), obpython-ft on obmalloc (make obpython-ft "
+               "python-ft). Each cell as above, the ratios to obpython-ft (above 1: "
+               "obpython-ft is faster or smaller); then system time / minor faults.", ""]
+        md += table(rows, ft_names, ft_rows, time_cell)
+        md += [""] + table(rows, ft_names, ft_rows, kernel_cell)
     md += ["", "### Against the targets", ""]
     md += targets(rows, {w: all_wl[w][2] for w in chosen})
     md += pyperformance_row(args.pyperformance)
@@ -504,10 +555,14 @@ def targets(rows, kinds):
         return r[0][col] if r else None
     out = []
     for w, kind in kinds.items():
-        if ratio(w, "obmalloc", 4) is None:
+        if ratio(w, "obpython-ft" if kind == "ft" else "obmalloc", 4) is None:
             continue
         goals = []  # (description, ratio, must be above)
-        if kind == "mb":  # issue 25: the real programs
+        if kind == "ft":  # issue 27: no slower and no bigger than the stock build
+            goals.append(("obpython-ft at least as fast as python-ft", ratio(w, "python-ft", 4), 1.0))
+            goals.append(("obpython-ft peak RSS no higher than python-ft's",
+                          ratio(w, "python-ft", 5), 1.0))
+        elif kind == "mb":  # issue 25: the real programs
             peers = [(ratio(w, p, 4), p) for p in ("glibc", "mimalloc", "jemalloc", "tcmalloc")]
             peers = [p for p in peers if p[0] is not None]
             if peers:
@@ -611,7 +666,8 @@ def chart(rows, names, chosen, out):
     if not shutil.which("gnuplot"):
         print("suite: gnuplot not installed (apt-get install gnuplot-nox): no chart", file=sys.stderr)
         return
-    peers = [a for a in names if a != "obmalloc"]
+    peers = [a for a in names if a != "obmalloc" and a not in FREE_THREADED]
+    chosen = [w for w in chosen if not w.startswith("ft-")]
     if not peers:  # the chart is of ratios to obmalloc: nothing to draw
         print("suite: obmalloc alone: no chart", file=sys.stderr)
         return
