@@ -345,11 +345,21 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  *   and double frees are still caught.  Debug mode
  *   (OBMALLOC_DEBUG) fills freed blocks all the same.  0, or EINVAL for a
  *   kind out of range; set it before the kind's regions allocate.
+ * ob_kind_set_align(kind, align): align 8 gives the kind's regions the
+ *   8-byte steps below 64 bytes: a request of 17..24, 33..40 or 49..56
+ *   bytes takes a block of 24, 40 or 56 bytes (16-byte steps take 32, 48
+ *   and 64), aligned to 8 only, as mimalloc's are; for a runtime whose
+ *   objects are an odd number of words (free-threaded CPython's header is
+ *   four, so a float is 40 bytes).  ob_region_aligned_alloc with an
+ *   alignment of 16 still gets 16.  16, the default, turns it off.
+ *   Regions made after the call follow it.  0, or EINVAL for a kind out of
+ *   range or another alignment.
  */
 OB_EXPORT ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag);
 OB_EXPORT int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
                                      int (*reached)(uint64_t goal, void *arg), void *arg);
 OB_EXPORT int ob_kind_set_free_link_only(unsigned kind, int on);
+OB_EXPORT int ob_kind_set_align(unsigned kind, size_t align);
 OB_EXPORT int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg),
                             void *arg);
 OB_EXPORT uintptr_t ob_block_owner(const void *p);

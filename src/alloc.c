@@ -267,7 +267,7 @@ static bool class_aligned(unsigned c, size_t align)
  * block offset.  -1 if none. */
 static int aligned_class(size_t align, size_t size)
 {
-    for (unsigned c = (unsigned)ob_size_class(size); c < OB_CLASSES; c++) {
+    for (unsigned c = (unsigned)ob_size_class(size); c < OB_SIZE_CLASSES; c++) {
         if (class_aligned(c, align))
             return (int)c;
         if (c < OB_SMALL_CLASSES && class_aligned(OB_CLASSES + c, align))

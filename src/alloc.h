@@ -43,7 +43,8 @@ OB_INLINE void *malloc_in(ob_heap_t *heap, size_t size, void *(*slow)(ob_heap_t 
                           bool region)
 {
     if (OB_LIKELY(size - 1 < OB_SMALL_MAX)) {
-        size_t cls = ob_size_class_small(size);
+        /* (a constant where inlined: a region maps sizes by its kind) */
+        size_t cls = region ? heap->small_class[(size - 1) >> 3] : ob_size_class_small(size);
         ob_pool_t *pool = heap->current[cls];
         if (OB_LIKELY(pool->free != NULL))
             return pop_block_or(slow, heap, size, pool, cls, region);

@@ -46,6 +46,7 @@ void _ob_heap_setup(ob_heap_t *heap, struct ob_region *region)
     memset(heap, 0, sizeof *heap);
     for (unsigned c = 0; c < OB_POOL_CLASSES; c++)
         heap->current[c] = &_ob_empty_pool;
+    _ob_small_class_map(heap->small_class, false);
     ob_hook_heap_setup(heap);
     for (unsigned i = 0; i < OB_OWNED_SLOTS; i++)
         heap->owned[i] = OB_OWNED_EMPTY;

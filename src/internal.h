@@ -72,6 +72,11 @@ OB_HIDDEN void _ob_heap_after_fork_child(void);
 /* ---- size classes (size_class.c) -------------------------------------- */
 
 OB_HIDDEN void _ob_size_classes_init(void);
+/* A region's map of small sizes to classes (ob_heap_t.small_class), with
+ * the fine classes or without. */
+OB_HIDDEN void _ob_small_class_map(uint8_t map[OB_SMALL_MAX / 8], bool fine);
+/* Every class, fine ones too, in order of block size (for reports). */
+extern OB_HIDDEN uint8_t _ob_classes_by_size[OB_CLASSES];
 /* Set when the first pool is made: from then on the table stays. */
 extern OB_HIDDEN _Atomic int _ob_classes_fixed;
 
@@ -356,6 +361,14 @@ OB_INLINE size_t ob_size_class_large(size_t size)
 OB_INLINE size_t ob_size_class(size_t size)
 {
     return OB_LIKELY(size <= OB_SMALL_MAX) ? ob_size_class_small(size)
+                                           : ob_size_class_large(size);
+}
+
+/* A region's class for a size: its own map of the small sizes (with the
+ * fine classes, for a kind aligned to 8). */
+OB_INLINE size_t ob_heap_size_class(const ob_heap_t *heap, size_t size)
+{
+    return OB_LIKELY(size <= OB_SMALL_MAX) ? heap->small_class[(size - 1) >> 3]
                                            : ob_size_class_large(size);
 }
 

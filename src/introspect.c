@@ -125,10 +125,8 @@ OB_EXPORT_C int malloc_info(int options, FILE *fp)
     figures(&f, &s);
     fputs("<malloc version=\"1\">\n<heap nr=\"0\">\n<sizes>\n", fp);
     size_t from = 1;
-    for (unsigned c = 0; c < s.nclasses; c++) {
-        const struct ob_class_stats *cs = &s.classes[c];
-        if (cs->block_size < from)
-            continue; /* the aligned classes repeat sizes */
+    for (unsigned i = 0; i < s.nclasses; i++) {
+        const struct ob_class_stats *cs = &s.classes[_ob_classes_by_size[i]];
         if (cs->blocks_free != 0)
             fprintf(fp, "<size from=\"%zu\" to=\"%zu\" total=\"%zu\" count=\"%zu\"/>\n", from,
                     cs->block_size, cs->blocks_free * cs->block_size, cs->blocks_free);

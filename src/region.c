@@ -70,6 +70,15 @@ static ob_huge_t *orphan_huge[OB_KINDS];
 
 static ob_region_t *region_new(unsigned kind, uintptr_t tag);
 
+/* A runtime's kinds are 1..OB_KINDS-1 (0 is the threads' own memory). */
+static bool kind_valid(unsigned kind)
+{
+    return kind != 0 && kind < OB_KINDS;
+}
+
+/* Kinds whose blocks need only 8-byte alignment (ob_kind_set_align). */
+static _Atomic uint8_t kind_align8[OB_KINDS];
+
 ob_region_t *ob_region_new(void)
 {
     return region_new(0, 0);
@@ -77,7 +86,7 @@ ob_region_t *ob_region_new(void)
 
 ob_region_t *ob_region_new_kind(unsigned kind, uintptr_t tag)
 {
-    if (kind == 0 || kind >= OB_KINDS) {
+    if (!kind_valid(kind)) {
         errno = EINVAL;
         return NULL;
     }
@@ -100,6 +109,8 @@ static ob_region_t *region_new(unsigned kind, uintptr_t tag)
     _ob_heap_setup(&r->heap, r);
     r->heap.slow_only = _ob_divert; /* debug mode: every malloc through it */
     r->heap.kind = (uint8_t)kind;
+    if (ob_atomic_load_relaxed(&kind_align8[kind]))
+        _ob_small_class_map(r->heap.small_class, true);
     r->tag = tag;
     r->magic = OB_REGION_MAGIC;
     r->heap.region_owner = own;
@@ -127,7 +138,9 @@ static void *region_block(ob_region_t *r, size_t align, size_t size, bool zero)
     }
     if (size > OB_MAX_CLASS_SIZE || align > OB_ARENA_SIZE / 2)
         return _ob_huge_attach(_ob_huge_alloc(size, align, zero), &r->huge);
-    void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)ob_size_class(size))
+    /* (an alignment of 16 asked for by name keeps the fine classes out) */
+    size_t cls = align <= 8 ? ob_heap_size_class(heap, size) : ob_size_class(size);
+    void *p = align <= OB_ALIGNMENT ? _ob_class_malloc(heap, (unsigned)cls)
                                     : _ob_heap_aligned(heap, align, size);
     if (p != NULL) /* as the fast path does (ob_pool_take_block_cleared): a
                     * block is at least 16 bytes, whatever size asked for */
@@ -508,7 +521,7 @@ static void emit_huge_list(visit_t *v, ob_huge_t *h)
  * (work their paused owners would have done). */
 int ob_kind_visit(unsigned kind, int (*fn)(void *block, size_t usable, void *arg), void *arg)
 {
-    if (kind == 0 || kind >= OB_KINDS) {
+    if (!kind_valid(kind)) {
         errno = EINVAL;
         return -1;
     }
@@ -575,7 +588,7 @@ unsigned ob_block_kind(const void *p)
 int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
                            int (*reached)(uint64_t goal, void *arg), void *arg)
 {
-    if (kind == 0 || kind >= OB_KINDS || (goal == NULL) != (reached == NULL))
+    if (!kind_valid(kind) || (goal == NULL) != (reached == NULL))
         return EINVAL;
     ob_kind_reuse_t *k = &_ob_kind_reuse[kind];
     ob_atomic_store_release(&k->on, 0); /* off while it changes */
@@ -588,9 +601,17 @@ int ob_kind_set_reuse_goal(unsigned kind, uint64_t (*goal)(void *arg),
 
 int ob_kind_set_free_link_only(unsigned kind, int on)
 {
-    if (kind == 0 || kind >= OB_KINDS)
+    if (!kind_valid(kind))
         return EINVAL;
     ob_atomic_store_relaxed(&_ob_kind_link_only[kind], on != 0);
+    return 0;
+}
+
+int ob_kind_set_align(unsigned kind, size_t align)
+{
+    if (!kind_valid(kind) || (align != 8 && align != OB_ALIGNMENT))
+        return EINVAL;
+    ob_atomic_store_relaxed(&kind_align8[kind], align == 8);
     return 0;
 }
 

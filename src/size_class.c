@@ -11,6 +11,12 @@
  *
  * Above 1 MiB a block is "huge": its own mapping (huge.c).
  *
+ * Fine classes: 24, 40 and 56 bytes, only 8-byte aligned, numbered after
+ * the others (OB_SIZE_CLASSES..), for regions of a kind that asks for no
+ * more (ob_kind_set_align).  A runtime's objects are often an odd number
+ * of words: free-threaded CPython's header is 4 words, so a float takes
+ * 40 bytes, a list 56, and 16-byte steps lose a sixth of such a heap.
+ *
  * Each class's pool is a run of 16 KiB pages.  Small classes take one page
  * (pymalloc's pool).  Larger classes take the fewest pages, two at least,
  * that hold at least OB_MIN_BLOCKS blocks while losing at most 1/32 of the
@@ -37,6 +43,8 @@ ob_class_info_t _ob_classes[OB_POOL_CLASSES];
 
 static size_t class_block_size(unsigned c)
 {
+    if (c >= OB_SIZE_CLASSES)
+        return 24 + (size_t)(c - OB_SIZE_CLASSES) * OB_ALIGNMENT;
     if (c < OB_SMALL_CLASSES)
         return (size_t)(c + 1) * OB_ALIGNMENT;
     unsigned k = c - OB_SMALL_CLASSES;
@@ -108,6 +116,7 @@ static void set_class(unsigned c, size_t bs, size_t offset)
 }
 
 _Atomic int _ob_classes_fixed;
+uint8_t _ob_classes_by_size[OB_CLASSES];
 uint8_t _ob_medium_classes[OB_MEDIUM_TABLE_MAX / OB_ALIGNMENT];
 
 /* After the options: the small classes' offset is one of them. */
@@ -115,12 +124,32 @@ void _ob_size_classes_init(void)
 {
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         size_t bs = class_block_size(c);
-        set_class(c, bs, c < OB_SMALL_CLASSES ? _ob_options.block_offset : 0);
+        set_class(c, bs, bs <= OB_SMALL_MAX ? _ob_options.block_offset : 0);
         if (c < OB_SMALL_CLASSES)
             set_class(OB_CLASSES + c, bs, 0);
     }
     for (size_t i = OB_SMALL_CLASSES; i < OB_MEDIUM_TABLE_MAX / OB_ALIGNMENT; i++)
         _ob_medium_classes[i] = (uint8_t)ob_size_class_computed((i + 1) * OB_ALIGNMENT);
+    /* The classes in order of size, for reports: the fine ones among the
+     * small (insertion, on 79 entries once). */
+    for (unsigned c = 0; c < OB_CLASSES; c++) {
+        unsigned i = c;
+        uint32_t bs = _ob_classes[c].block_size;
+        for (; i > 0 && _ob_classes[_ob_classes_by_size[i - 1]].block_size > bs; i--)
+            _ob_classes_by_size[i] = _ob_classes_by_size[i - 1];
+        _ob_classes_by_size[i] = (uint8_t)c;
+    }
+}
+
+void _ob_small_class_map(uint8_t map[OB_SMALL_MAX / 8], bool fine)
+{
+    for (size_t i = 0; i < OB_SMALL_MAX / 8; i++) {
+        size_t size = (i + 1) * 8;
+        bool odd_words = size % OB_ALIGNMENT != 0 && size > OB_ALIGNMENT;
+        map[i] = (uint8_t)(fine && odd_words && size <= OB_FINE_MAX
+                               ? OB_SIZE_CLASSES + (size - 24) / OB_ALIGNMENT
+                               : ob_size_class_small(size));
+    }
 }
 
 int ob_prefer_block_offset(size_t bytes)

@@ -413,7 +413,8 @@ void ob_stats_print(FILE *f)
     fprintf(f, "obmalloc %s statistics (pid %d, %s)\n\n", ob_version(), (int)getpid(),
             comm[0] ? comm : "?");
     fprintf(f, "class   size   pools   in use     free  bytes in use     peak      mallocs        frees\n");
-    for (unsigned c = 0; c < s.nclasses; c++) {
+    for (unsigned i = 0; i < s.nclasses; i++) {
+        unsigned c = _ob_classes_by_size[i]; /* the fine classes among the small */
         const struct ob_class_stats *cs = &s.classes[c];
         if (!cs->pools && !cs->mallocs && !cs->frees && !cs->peak_blocks_in_use)
             continue;

@@ -62,8 +62,19 @@
 #define OB_SMALL_CLASSES (OB_SMALL_MAX / OB_ALIGNMENT) /* 32 */
 #define OB_STEPS_PER_DOUBLING 4           /* geometric classes above */
 #define OB_MAX_CLASS_SIZE ((size_t)1 << 20) /* 1 MiB; larger are huge */
-#define OB_CLASSES (OB_SMALL_CLASSES + 11 * OB_STEPS_PER_DOUBLING) /* 76 */
+#define OB_SIZE_CLASSES (OB_SMALL_CLASSES + 11 * OB_STEPS_PER_DOUBLING) /* 76 */
 #define OB_MAX_POOL_PAGES 64
+
+/* Fine classes: 24, 40 and 56 bytes, the 8-byte steps between the small
+ * classes up to 64, after the size classes (OB_SIZE_CLASSES + i holds
+ * 24 + 16 i).  Blocks of these sizes are only 8-byte aligned, so plain
+ * malloc never uses them (it promises 16); a region of a kind set to
+ * 8-byte alignment does (ob_kind_set_align: an object of 40 bytes takes
+ * 40, not 48).  Every size class, fine ones too, is a class of the
+ * statistics. */
+#define OB_FINE_CLASSES 3
+#define OB_FINE_MAX 56
+#define OB_CLASSES (OB_SIZE_CLASSES + OB_FINE_CLASSES) /* 79 */
 
 /* Aligned twins: when small pools start their blocks at a block offset
  * (see ob_pool_t), a request for more than 16-byte alignment cannot use
@@ -71,7 +82,7 @@
  * block size and no offset, serving aligned requests only.  Pools, the
  * heap's lists and its counters are indexed by pool class: the size
  * classes, then the twins.  The statistics fold a twin into its class. */
-#define OB_POOL_CLASSES (OB_CLASSES + OB_SMALL_CLASSES) /* 108 */
+#define OB_POOL_CLASSES (OB_CLASSES + OB_SMALL_CLASSES) /* 111 */
 #define OB_MAX_BLOCK_OFFSET 1024
 
 typedef struct ob_class_info {
@@ -337,6 +348,10 @@ typedef struct ob_heap {
     /* current[c]: the pool malloc takes class c blocks from (the head of
      * pools[c]), or &_ob_empty_pool; it never is NULL. */
     ob_pool_t *current[OB_POOL_CLASSES];
+    /* A region's small classes by size: small_class[(size - 1) >> 3]
+     * (the fine classes for a kind aligned to 8, else the 16-byte steps
+     * of ob_size_class_small; a thread's heap computes those). */
+    uint8_t small_class[OB_SMALL_MAX / 8];
     ob_pool_list_t pools[OB_POOL_CLASSES];
     /* owned[slot(a)] == a (the arena's base) only if this heap owns arena
      * a; an empty slot holds OB_OWNED_EMPTY, which no arena base (nor the

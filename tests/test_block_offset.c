@@ -27,8 +27,8 @@ static void test_prefer(void)
         CHECK_EQ(offset, OB_CPYTHON_BLOCK_OFFSET);
     else
         CHECK_EQ(offset, (size_t)atoi(env)); /* the environment wins */
-    for (unsigned c = 0; c < OB_CLASSES; c++)
-        CHECK_EQ(_ob_classes[c].block_offset, c < OB_SMALL_CLASSES ? offset : 0);
+    for (unsigned c = 0; c < OB_CLASSES; c++) /* the fine classes are small too */
+        CHECK_EQ(_ob_classes[c].block_offset, _ob_classes[c].block_size <= OB_SMALL_MAX ? offset : 0);
     ob_free(ob_malloc(100));
     if (env == NULL) {
         CHECK_EQ(ob_prefer_block_offset(0), EBUSY); /* pools exist now */
@@ -39,7 +39,7 @@ static void test_prefer(void)
 /* A pool's blocks, from its first one: where the descriptor says. */
 static void test_geometry(void)
 {
-    for (unsigned c = 0; c < OB_CLASSES; c++) {
+    for (unsigned c = 0; c < OB_SIZE_CLASSES; c++) {
         const ob_class_info_t *ci = &_ob_classes[c];
         size_t n = ci->capacity + 1; /* a whole pool, and one more */
         char **v = ob_malloc(n * sizeof *v);

@@ -1,6 +1,7 @@
 /* The size-class table: every size maps to the smallest class that holds
- * it, blocks are 16-byte aligned, waste stays within the documented
- * bounds, and pools are sliced sensibly. */
+ * it, blocks are 16-byte aligned (8 in the fine classes, which only a kind
+ * aligned to 8 maps to), waste stays within the documented bounds, and
+ * pools are sliced sensibly. */
 #include "check.h"
 #include "pool.h"
 
@@ -10,8 +11,12 @@ int main(void)
     size_t prev = 0;
     for (unsigned c = 0; c < OB_CLASSES; c++) {
         const ob_class_info_t *ci = &_ob_classes[c];
+        bool fine = c >= OB_SIZE_CLASSES;
+        if (c == OB_SIZE_CLASSES)
+            prev = 16; /* the fine ones: 24, 40, 56, between the small ones */
         CHECK(ci->block_size > prev);
-        CHECK(ci->block_size % OB_ALIGNMENT == 0);
+        CHECK(ci->block_size % OB_ALIGNMENT == (fine ? 8 : 0));
+        CHECK(!fine || ci->block_size < 64);
         CHECK(ci->capacity >= 1);
         CHECK(ci->pages >= 1 && ci->pages <= OB_MAX_POOL_PAGES);
         size_t pool = ci->pages * OB_PAGE_SIZE;
@@ -19,19 +24,23 @@ int main(void)
         CHECK((size_t)ci->capacity * ci->block_size <= room);
         CHECK((size_t)(ci->capacity + 1) * ci->block_size > room);
         size_t tail = room - (size_t)ci->capacity * ci->block_size;
-        if (c < OB_SMALL_CLASSES) {
+        if (ci->block_size <= OB_SMALL_MAX) {
             CHECK_EQ(ci->pages, 1); /* pymalloc's 16 KiB pools */
             /* The block offset (OBMALLOC_BLOCK_OFFSET) is the option's, and
              * costs at most the offset and one block. */
             CHECK_EQ(ci->block_offset, _ob_options.block_offset);
             CHECK(ci->block_offset % OB_ALIGNMENT == 0 && ci->block_offset <= OB_MAX_BLOCK_OFFSET);
             CHECK(ci->capacity + 1 + ci->block_offset / ci->block_size >= pool / ci->block_size);
-            /* Its aligned twin: the same blocks from the page's start. */
-            const ob_class_info_t *twin = &_ob_classes[OB_CLASSES + c];
-            CHECK_EQ(twin->block_size, ci->block_size);
-            CHECK_EQ(twin->pages, 1);
-            CHECK_EQ(twin->block_offset, 0);
-            CHECK_EQ(twin->capacity, pool / ci->block_size);
+            /* Its aligned twin: the same blocks from the page's start
+             * (the fine classes have none: an aligned request is for 16
+             * at least). */
+            if (!fine) {
+                const ob_class_info_t *twin = &_ob_classes[OB_CLASSES + c];
+                CHECK_EQ(twin->block_size, ci->block_size);
+                CHECK_EQ(twin->pages, 1);
+                CHECK_EQ(twin->block_offset, 0);
+                CHECK_EQ(twin->capacity, pool / ci->block_size);
+            }
             CHECK(tail * 32 <= pool || ci->block_offset > 0);
         } else {
             CHECK_EQ(ci->block_offset, 0);
@@ -71,12 +80,33 @@ int main(void)
         prev = ci->block_size;
     }
     CHECK_EQ(_ob_classes[OB_SMALL_CLASSES - 1].block_size, OB_SMALL_MAX);
-    CHECK_EQ(_ob_classes[OB_CLASSES - 1].block_size, OB_MAX_CLASS_SIZE);
+    CHECK_EQ(_ob_classes[OB_SIZE_CLASSES - 1].block_size, OB_MAX_CLASS_SIZE);
+    CHECK_EQ(_ob_classes[OB_CLASSES - 1].block_size, OB_FINE_MAX);
+
+    /* Every class once in the report's order, by size. */
+    for (unsigned i = 0; i < OB_CLASSES; i++) {
+        CHECK(_ob_classes_by_size[i] < OB_CLASSES);
+        if (i > 0)
+            CHECK(_ob_classes[_ob_classes_by_size[i]].block_size >
+                  _ob_classes[_ob_classes_by_size[i - 1]].block_size);
+    }
+
+    /* A region's map of the small sizes: with the fine classes, each size
+     * takes the smallest block of 8-byte steps up to 64, of 16 above. */
+    uint8_t map[OB_SMALL_MAX / 8], plain[OB_SMALL_MAX / 8];
+    _ob_small_class_map(map, true);
+    _ob_small_class_map(plain, false);
+    for (size_t size = 1; size <= OB_SMALL_MAX; size++) {
+        size_t bs = _ob_classes[map[(size - 1) >> 3]].block_size;
+        size_t step = size <= 64 && size > 16 ? 8 : OB_ALIGNMENT;
+        CHECK(bs >= size && bs - size < step);
+        CHECK_EQ(plain[(size - 1) >> 3], ob_size_class_small(size));
+    }
 
     /* Every size round-trips to the smallest class that holds it. */
     for (size_t size = 1; size <= OB_MAX_CLASS_SIZE; size++) {
         unsigned c = ob_size_class(size);
-        CHECK(c < OB_CLASSES);
+        CHECK(c < OB_SIZE_CLASSES);
         size_t bs = _ob_classes[c].block_size;
         if (bs < size || (c > 0 && _ob_classes[c - 1].block_size >= size)) {
             fprintf(stderr, "size %zu -> class %u (%zu bytes)\n", size, c, bs);
@@ -89,7 +119,7 @@ int main(void)
     }
 
     /* And real blocks have those sizes and alignments. */
-    for (unsigned c = 0; c < OB_CLASSES; c++) {
+    for (unsigned c = 0; c < OB_SIZE_CLASSES; c++) {
         size_t bs = _ob_classes[c].block_size;
         void *p[3];
         for (int i = 0; i < 3; i++) {
