@@ -60,6 +60,7 @@ OBPYTHON = os.path.join(BUILD, "obpython")
 # run the 'ft' rows only, in a table of their own, against obpython-ft.
 FREE_THREADED = {"obpython-ft": os.path.join(BUILD, "obpython-ft"),
                  "python-ft": os.path.join(BUILD, "python-ft")}
+FREE_THREADED_ENV = {}  # --variant's environment additions, by name
 # pyperformance's pure-Python benchmarks, run by bench/pyperf/run.py (make
 # bench-pyperformance), which takes too long to run inside the suite: the
 # suite shows its latest results, with their date, as its pyperformance row.
@@ -220,13 +221,18 @@ def workloads(threads, quick, mibench=None):
     wl.update(py)  # after the others in the tables
     ft = os.path.join(ROOT, "bench", "workloads", "pyft.py")
     ftpy = FREE_THREADED["python-ft"]  # each of FREE_THREADED runs in its place
+    cores = str(min(threads, os.cpu_count() or 2))
     wl.update({
         "ft-records": ("free-threaded CPython: %s threads each build %d000 JSON-like records, "
                        "round-trip them through json, group and sort them" % (t, 10 if q else 50),
                        [ftpy, ft, "records", t, "10" if q else "50"], "ft"),
+        # As many threads as cores: with more, the lock-free reads' retries
+        # under the writers' critical sections turn into spinning and
+        # sched_yield (half the run in the kernel), and the runs of one
+        # build spread from 3.6 to 7.0 s.
         "ft-shared": ("free-threaded CPython: %s threads replace values in dicts and lists of "
                       "their own while reading the others' (objects freed while other threads "
-                      "read them)" % t, [ftpy, ft, "shared", t, "30" if q else "200"],
+                      "read them)" % cores, [ftpy, ft, "shared", cores, "30" if q else "200"],
                       "ft"),
         "ft-gcexit": ("free-threaded CPython: full gc.collect() calls over a heap that %s "
                       "threads built (records and cycles), half of them exited, the "
@@ -315,7 +321,8 @@ def main():
                          "obmalloc built with different options, with environment "
                          "variables set (OBMALLOC_* options); LIB 'obpython', or the path "
                          "of another obpython build, runs that obpython (Python workloads "
-                         "only); repeatable")
+                         "only); build/obpython-ft or build/python-ft runs that one on the "
+                         "free-threaded rows; repeatable")
     ap.add_argument("--pyperformance", metavar="DIR", default=PYPERFORMANCE_DEFAULT,
                     help="bench/pyperf/run.py's results to show as the pyperformance row "
                          "(default: bench/results/pyperformance, when present; 'none' for none)")
@@ -353,7 +360,10 @@ def main():
         name, _, spec = v.partition("=")
         lib, *settings = spec.split(",")
         env = dict(x.split("=", 1) for x in settings if "=" in x)
-        if name and (lib == "obpython" or os.path.basename(lib).startswith("obpython")):
+        if name and os.path.basename(lib) in ("obpython-ft", "python-ft") and os.path.exists(lib):
+            FREE_THREADED[name] = os.path.abspath(lib)  # a free-threaded one, with settings
+            FREE_THREADED_ENV[name] = env
+        elif name and (lib == "obpython" or os.path.basename(lib).startswith("obpython")):
             obpython_variants[name] = (OBPYTHON if lib == "obpython" else os.path.abspath(lib), env)
         elif name and lib == "glibc" and len(env) == len(settings):
             allocs[name] = env  # the C library's malloc, with settings (GLIBC_TUNABLES)
@@ -406,7 +416,8 @@ def main():
                 if (kind == "ft") != (a in FREE_THREADED):
                     continue
                 if kind == "ft":
-                    env, run_argv = dict(base_env), [FREE_THREADED[a]] + argv[1:]
+                    env = dict(base_env, **FREE_THREADED_ENV.get(a, {}))
+                    run_argv = [FREE_THREADED[a]] + argv[1:]
                 elif a in ("pymalloc", "obpython") or a in obpython_variants:
                     if kind != "py":
                         continue
