@@ -22,26 +22,32 @@ SLICE = ["test_gc", "test_free_threading", "test_threading", "test_thread", "tes
 
 
 def run(python, tests, jobs):
-    """module -> [run, failed, skipped], and the run's last lines."""
+    """module -> [run, failed, skipped]; the names of the tests that failed
+    and of those skipped; the run's last lines."""
     with tempfile.TemporaryDirectory() as tmp:
         xml = os.path.join(tmp, "junit.xml")
         proc = subprocess.run([python, "-m", "test", "-j%d" % jobs, "--timeout", "1200",
                                "--junit-xml", xml] + tests, cwd=tmp,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         counts = {t: [0, 0, 0] for t in tests}
+        failed, skipped = set(), set()
         if os.path.exists(xml):
             for case in ET.parse(xml).getroot().iter("testcase"):
-                # classname: test.test_dict.DictTest, or test.test_capi.test_misc...
-                parts = case.get("classname", "").split(".")
+                # name: test.test_dict.DictTest.test_copy, or
+                # test.test_capi.test_misc.CAPITest.test_...
+                name = case.get("name", "")
+                parts = name.split(".")
                 module = parts[1] if len(parts) > 1 and parts[0] == "test" else parts[0]
                 c = counts.setdefault(module, [0, 0, 0])
                 c[0] += 1
                 if case.find("failure") is not None or case.find("error") is not None:
                     c[1] += 1
-                elif case.find("skipped") is not None:
+                    failed.add(name)
+                elif case.find("skipped") is not None or case.get("status") == "skipped":
                     c[2] += 1
+                    skipped.add(name)
         tail = [l for l in proc.stdout.splitlines() if l.strip()][-12:]
-        return counts, tail
+        return counts, failed, skipped, tail
 
 
 def main():
@@ -53,13 +59,13 @@ def main():
     args = ap.parse_args()
     tests = args.tests or SLICE
     builds = ["python-ft", "obpython-ft"]
-    results = {}
+    results, failed, skipped = {}, {}, {}
     for b in builds:
         py = os.path.join(args.build, b)
         if not os.path.exists(py):
             sys.exit("cpython_ft_tests: %s not built (make %s)" % (py, b))
         print("cpython_ft_tests: running %d modules on %s" % (len(tests), b), file=sys.stderr)
-        results[b], tail = run(py, tests, args.jobs)
+        results[b], failed[b], skipped[b], tail = run(py, tests, args.jobs)
         print("\n".join("  " + l for l in tail), file=sys.stderr)
     print("| module | %s | %s | same |" % tuple(builds))
     print("|---|---:|---:|---|")
@@ -72,6 +78,12 @@ def main():
         print("| %s | %s | %s | %s |" % (t, cell(a), cell(b), "yes" if same else "**no**"))
     totals = [[sum(c[i] for c in results[x].values()) for i in range(3)] for x in builds]
     print("| **all** | %s | %s | |" % (cell(totals[0]), cell(totals[1])))
+    for what, names in (("failed", failed), ("skipped", skipped)):
+        for x, y in (builds, builds[::-1]):
+            only = sorted(names[x] - names[y])
+            if only:
+                print("\n%s on %s only (%d):\n" % (what.capitalize(), x, len(only)))
+                print("\n".join("- " + n for n in only))
     return 1 if differ else 0
 
 
