@@ -489,14 +489,18 @@ def main():
 
     kernel_cell = lambda r: "%.2fs / %.0fk" % (r[6], r[7] / 1000.0)
     ft_rows = [w for w in chosen if all_wl[w][2] == "ft"]
-    ft_names = [a for a in names if a in FREE_THREADED]
+    # (with --render, variants are known by the rows they ran)
+    ft_names = [a for a in names if a in FREE_THREADED or
+                any(r[1] == a and r[0] in ft_rows for r in rows)]
     main_rows = [w for w in chosen if w not in ft_rows]
-    main_names = [a for a in names if a not in FREE_THREADED]
-    md += table(rows, main_names, main_rows, time_cell)
-    md += ["", "### The kernel's share", "",
-           "System time in seconds / minor page faults (thousands), medians: what an "
-           "allocator pays the kernel for mapping, purging and faulting memory in again.", ""]
-    md += table(rows, main_names, main_rows, kernel_cell)
+    main_names = [a for a in names if a not in ft_names]
+    if main_rows and main_names:
+        md += table(rows, main_names, main_rows, time_cell)
+        md += ["", "### The kernel's share", "",
+               "System time in seconds / minor page faults (thousands), medians: what an "
+               "allocator pays the kernel for mapping, purging and faulting memory in again.",
+               ""]
+        md += table(rows, main_names, main_rows, kernel_cell)
     if ft_rows:
         md += ["", "### Free-threaded CPython", "",
                "CPython 3.13.5 built with --disable-gil twice from one source: python-ft "
