@@ -59,4 +59,4 @@ assert all(id(o) in ids for o in keep), "the walk missed objects of exited threa
 print(f"obpython_ft: {len(refs)} cycles of exited threads collected ({found} objects); "
       f"{len(keep)} objects of live and exited threads walked")
 PY
-"$py" -m test -j2 test_gc test_free_threading test_dict test_list test_set test_weakref test_json test_thread
+"$py" -m test -j2 test_gc test_free_threading test_dict test_list test_set test_weakref test_json test_thread test_sys

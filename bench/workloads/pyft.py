@@ -63,20 +63,24 @@ def shared(threads, scale):
     start = threading.Barrier(threads)
 
     def work(me):
-        table, row = tables[me], rows[me]
+        # Locals, not the enclosing function's cells: 3.13 reads a cell
+        # under its lock, and every thread reading the same cells made the
+        # run a test of that lock.
+        all_tables, all_rows, n, size = tables, rows, threads, slots
+        table, row = all_tables[me], all_rows[me]
         start.wait()
         seen = 0
         for r in range(rounds):
             # Replace one slot of this thread's own: the old tuple and list
             # die here while other threads may be reading them.
-            k = (r * 7) % slots
+            k = (r * 7) % size
             table[k] = (k, str(r), [k, r])
             row[k] = (k, [r, k])
             # Read eight slots of the other threads' (and one's own).
-            for n in range(8):
-                j = (r * 8 + n * 7919) % slots
-                other = (me + 1 + n) % threads
-                seen += (tables[other][j][0] == j) + (rows[other][j][0] == j)
+            for i in range(8):
+                j = (r * 8 + i * 7919) % size
+                other = (me + 1 + i) % n
+                seen += (all_tables[other][j][0] == j) + (all_rows[other][j][0] == j)
         return seen
 
     seen = sum(in_threads(threads, work))
