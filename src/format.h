@@ -44,4 +44,15 @@ static inline size_t ob_fmt_hex(char *out, uint64_t v)
     return n;
 }
 
+/* Up to n bytes of src (less at its NUL) appended at dst[at], within cap
+ * bytes in all, NUL included; returns the new length.  For paths built
+ * without allocating (the profiler's file names, debug files' paths). */
+static inline size_t ob_str_append(char *dst, size_t at, size_t cap, const char *src, size_t n)
+{
+    for (size_t i = 0; i < n && src[i] && at + 1 < cap; i++)
+        dst[at++] = src[i];
+    dst[at] = 0;
+    return at;
+}
+
 #endif /* OB_FORMAT_H */

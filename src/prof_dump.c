@@ -319,13 +319,6 @@ static int write_folded(const char *path, const snapshot_t *snap, bool live)
     return w_close(&w);
 }
 
-static size_t append(char *dst, size_t at, size_t cap, const char *src)
-{
-    while (*src && at + 1 < cap)
-        dst[at++] = *src++;
-    dst[at] = 0;
-    return at;
-}
 
 /* With dump_lock held (one dump at a time: the symbol cache is shared). */
 static int dump_locked(const char *path)
@@ -338,10 +331,10 @@ static int dump_locked(const char *path)
     if (take_snapshot(&snap)) {
         char folded[4096 + 32];
         err = write_heap_profile(path, &snap);
-        size_t n = append(folded, 0, sizeof folded, path);
-        append(folded, n, sizeof folded, ".inuse.folded");
+        size_t n = ob_str_append(folded, 0, sizeof folded, path, SIZE_MAX);
+        ob_str_append(folded, n, sizeof folded, ".inuse.folded", SIZE_MAX);
         int e2 = write_folded(folded, &snap, true);
-        append(folded, n, sizeof folded, ".alloc.folded");
+        ob_str_append(folded, n, sizeof folded, ".alloc.folded", SIZE_MAX);
         int e3 = write_folded(folded, &snap, false);
         if (err == 0)
             err = e2 ? e2 : e3;
@@ -377,7 +370,7 @@ static void default_path(char *out, size_t cap)
     size_t n = 0;
     for (const char *c = pattern; *c && n + 1 < cap; c++) {
         if (c[0] == '%' && c[1] == 'p') {
-            n = append(out, n, cap, pid);
+            n = ob_str_append(out, n, cap, pid, SIZE_MAX);
             c++;
         } else {
             out[n++] = *c;
@@ -406,8 +399,8 @@ void _ob_prof_dump_if_requested(void)
     char path[4096 + 32], seq[OB_FMT_MAX];
     default_path(path, sizeof path - 32);
     ob_fmt_dec(seq, ob_relaxed_add_fetch(&dump_seq, 1));
-    size_t n = append(path, strlen(path), sizeof path, ".");
-    append(path, n, sizeof path, seq);
+    size_t n = ob_str_append(path, strlen(path), sizeof path, ".", SIZE_MAX);
+    ob_str_append(path, n, sizeof path, seq, SIZE_MAX);
     (void)dump_locked(path);
     _ob_unlock(&dump_lock);
 }
@@ -445,7 +438,7 @@ void _ob_prof_output_init(void)
 {
     const char *f = getenv("OBMALLOC_PROF_FILE");
     if (f != NULL)
-        append(file_option, 0, sizeof file_option, f);
+        ob_str_append(file_option, 0, sizeof file_option, f, SIZE_MAX);
     dump_signal = signal_number(getenv("OBMALLOC_PROF_SIGNAL"));
     const char *sym = getenv("OBMALLOC_PROF_SYMBOLS");
     symbols_option = sym == NULL || strcmp(sym, "0") != 0;

@@ -130,14 +130,6 @@ static bool is_function(const ElfW(Sym) *sym, size_t strtab_size)
            sym->st_shndx != SHN_UNDEF && sym->st_name < strtab_size;
 }
 
-static size_t cat(char *dst, size_t at, size_t cap, const char *src, size_t n)
-{
-    for (size_t i = 0; i < n && src[i] && at + 1 < cap; i++)
-        dst[at++] = src[i];
-    dst[at] = 0;
-    return at;
-}
-
 /* The GNU build ID among ELF notes (`align`: the notes' alignment). */
 static size_t note_build_id(const unsigned char *p, size_t size, size_t align, unsigned char *out)
 {
@@ -300,7 +292,7 @@ static bool load_table(module_t *m, const elf_file_t *f, const ElfW(Shdr) *table
 static size_t build_id_path(const module_t *m, char *out, size_t cap)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t n = cat(out, 0, cap, "/usr/lib/debug/.build-id/", 64);
+    size_t n = ob_str_append(out, 0, cap, "/usr/lib/debug/.build-id/", 64);
     for (size_t i = 0; i < m->build_id_len && n + 4 < cap; i++) {
         out[n++] = hex[m->build_id[i] >> 4];
         out[n++] = hex[m->build_id[i] & 15];
@@ -308,7 +300,7 @@ static size_t build_id_path(const module_t *m, char *out, size_t cap)
             out[n++] = '/';
     }
     out[n] = 0;
-    return cat(out, n, cap, ".debug", 6);
+    return ob_str_append(out, n, cap, ".debug", 6);
 }
 
 /* The .symtab of the debug file at `path`, if its build ID is the
@@ -350,12 +342,12 @@ static bool load_separate_debug(module_t *m, const elf_file_t *f)
         for (size_t i = 0; i < 3 && !found; i++) {
             size_t n = 0;
             if (i == 2)
-                n = cat(path, n, sizeof path, where[i], 64);
-            n = cat(path, n, sizeof path, m->path, dir);
+                n = ob_str_append(path, n, sizeof path, where[i], 64);
+            n = ob_str_append(path, n, sizeof path, m->path, dir);
             if (i == 1)
-                n = cat(path, n, sizeof path, where[i], 64);
-            n = cat(path, n, sizeof path, "/", 1);
-            n = cat(path, n, sizeof path, link, link_len);
+                n = ob_str_append(path, n, sizeof path, where[i], 64);
+            n = ob_str_append(path, n, sizeof path, "/", 1);
+            n = ob_str_append(path, n, sizeof path, link, link_len);
             found = strcmp(path, m->path) != 0 && load_debug_file(m, path);
         }
     }
@@ -413,8 +405,8 @@ static int add_module(struct dl_phdr_info *info, size_t size, void *arg)
     if (info->dlpi_name == NULL || info->dlpi_name[0] == 0) {
         m->is_program = true;
         if (_ob_os_program_path(m->path, sizeof m->path) == 0)
-            cat(m->path, 0, sizeof m->path, "/proc/self/exe", 64);
-    } else if (cat(m->path, 0, sizeof m->path, info->dlpi_name, sizeof m->path) + 1 >= sizeof m->path) {
+            ob_str_append(m->path, 0, sizeof m->path, "/proc/self/exe", 64);
+    } else if (ob_str_append(m->path, 0, sizeof m->path, info->dlpi_name, sizeof m->path) + 1 >= sizeof m->path) {
         return 0;
     }
     nmodules++;
@@ -530,27 +522,27 @@ size_t _ob_symbols_unnamed(char *out, size_t cap)
             continue;
         }
         shown++;
-        n = cat(out, n, cap, "obmalloc: ", 16);
-        n = cat(out, n, cap, m->path, sizeof m->path);
-        n = cat(out, n, cap, m->names == NAMES_EXPORTS
+        n = ob_str_append(out, n, cap, "obmalloc: ", 16);
+        n = ob_str_append(out, n, cap, m->path, sizeof m->path);
+        n = ob_str_append(out, n, cap, m->names == NAMES_EXPORTS
                                  ? " is stripped: frames outside its exported functions show as"
                                    " object+offset"
                                  : " has no symbols: its frames show as object+offset", 256);
         if (m->build_id_len != 0) {
             char path[256];
             build_id_path(m, path, sizeof path);
-            n = cat(out, n, cap, "; its debug file would be ", 32);
-            n = cat(out, n, cap, path, sizeof path);
-            n = cat(out, n, cap, " (its -dbg or -dbgsym package)", 64);
+            n = ob_str_append(out, n, cap, "; its debug file would be ", 32);
+            n = ob_str_append(out, n, cap, path, sizeof path);
+            n = ob_str_append(out, n, cap, " (its -dbg or -dbgsym package)", 64);
         }
-        n = cat(out, n, cap, "\n", 1);
+        n = ob_str_append(out, n, cap, "\n", 1);
     }
     if (more != 0) {
         char num[OB_FMT_MAX];
         ob_fmt_dec(num, more);
-        n = cat(out, n, cap, "obmalloc: and ", 16);
-        n = cat(out, n, cap, num, sizeof num);
-        n = cat(out, n, cap, " more objects without symbols\n", 64);
+        n = ob_str_append(out, n, cap, "obmalloc: and ", 16);
+        n = ob_str_append(out, n, cap, num, sizeof num);
+        n = ob_str_append(out, n, cap, " more objects without symbols\n", 64);
     }
     return n;
 }
