@@ -21,13 +21,23 @@
  * lock-free readers may still read a block another thread just freed:
  * CPython's free-threaded build, under QSBR), a pool that empties keeps
  * its pages and its class until the runtime says the readers have moved
- * on.  It is taken off its list and marked FULL, so that nothing is
- * allocated from it (a block handed out would need a new goal), and put on
- * its heap's held ring with goal() as it is now; _ob_pool_poll_held gives
- * back, in order, the pools whose goal is reached.  An arena abandoned
+ * on: another class must not reuse them before, while its own class may
+ * (a reader that finds a new object of the same size where the old one
+ * was sees an object all the same; CPython's mimalloc pages do that).  So
+ * a held pool stays on its list, behind the others, and is put on its
+ * heap's held ring with goal() as it is now; _ob_pool_poll_held gives
+ * back, in order, the pools whose goal is reached and that are not
+ * serving.  A pool serves blocks only as its list's head: a held pool
+ * that stops being the head may have served, so it leaves the ring then
+ * (ob_pool_leaves_head bumps its held_seq, which makes its ring entries
+ * stale) and is held again, with a later goal, once it is empty and not
+ * the head (the tick's walk).  A pool alone on its list, and an
+ * over-aligned one, wait FULL and on no list instead.  An arena abandoned
  * with empty pools of such a kind keeps them (nobody can ask the runtime
  * from there); the heap that adopts the arena holds them with its goal.
- *     held pool:  state FULL, used == 0, on no list, on heap->held once
+ *     held pool:  flags & OB_POOL_HELD; on its list (ACTIVE) or on no list
+ *                 (FULL); its latest ring entry's seq == held_seq, every
+ *                 earlier one stale; used == 0 unless it is the head
  */
 #include "hooks.h"
 #include "pool.h"
@@ -115,17 +125,23 @@ void _ob_pool_init_dedicated(ob_pool_t *pool, size_t npages, bool zeroed)
 ob_kind_reuse_t _ob_kind_reuse[OB_KINDS];
 _Atomic uint8_t _ob_kind_link_only[OB_KINDS];
 
-/* On the ring, FULL: false if the ring cannot grow (then the caller
- * releases it now, and the runtime's readers take their chance with
- * memory it is short of anyway: this happens only without memory for a
- * ring of 16-byte entries). */
-static bool hold(ob_heap_t *heap, ob_pool_t *pool)
+/* On the ring (above).  Without memory for the ring's growth the pool
+ * stays where it is, empty and not held, and serves its class again: its
+ * pages wait for the region's end rather than go to another class early. */
+static void hold(ob_heap_t *heap, ob_pool_t *pool)
 {
     if (heap->held_count == heap->held_cap) {
         uint32_t cap = heap->held_cap ? heap->held_cap * 2 : 64;
         ob_held_t *ring = _ob_meta_alloc(cap * sizeof(ob_held_t));
-        if (ring == NULL)
-            return false;
+        if (ring == NULL) {
+            pool->held_seq++; /* any entry it had is stale */
+            pool->flags &= (uint8_t)~OB_POOL_HELD;
+            if (ob_pool_state(pool) != OB_POOL_ACTIVE && pool->capacity > 1) {
+                ob_pool_set_state(pool, OB_POOL_ACTIVE);
+                ob_pools_push_back(heap, pool);
+            }
+            return;
+        }
         for (uint32_t i = 0; i < heap->held_count; i++)
             ring[i] = heap->held[(heap->held_first + i) % heap->held_cap];
         if (heap->held != NULL)
@@ -135,26 +151,52 @@ static bool hold(ob_heap_t *heap, ob_pool_t *pool)
         heap->held_first = 0;
     }
     const ob_kind_reuse_t *r = &_ob_kind_reuse[heap->kind];
-    if (ob_pool_state(pool) == OB_POOL_ACTIVE)
-        ob_pools_remove(heap, pool);
-    ob_pool_set_state(pool, OB_POOL_FULL);
+    ob_pool_list_t *list = &heap->pools[pool->size_class];
+    if (ob_pool_state(pool) == OB_POOL_ACTIVE) {
+        if (list->head == pool && pool->next != NULL) {
+            ob_pools_rotate(heap, pool); /* behind the others: not serving */
+        } else if (list->head == pool) {
+            ob_pools_remove(heap, pool); /* alone: it would serve at once */
+            ob_pool_set_state(pool, OB_POOL_FULL);
+        }
+    } else if (ob_pool_state(pool) == OB_POOL_FULL && pool->capacity > 1 && list->head != NULL) {
+        ob_pool_set_state(pool, OB_POOL_ACTIVE); /* adopted, or a full one emptied */
+        ob_pools_push_back(heap, pool);
+    } else {
+        ob_pool_set_state(pool, OB_POOL_FULL); /* over-aligned, single-block, or alone */
+    }
+    pool->flags |= OB_POOL_HELD; /* after the list's changes: a new head leaves the ring */
+    pool->held_seq++;
     heap->held[(heap->held_first + heap->held_count++) % heap->held_cap] =
-        (ob_held_t){pool, r->goal(r->arg)};
-    return true;
+        (ob_held_t){pool, r->goal(r->arg), pool->held_seq};
 }
 
 /* The held pools whose goal is reached go back to their arenas, oldest
- * first; the first one not yet reached stops the walk (goals grow). */
+ * first; the first one not yet reached stops the walk (goals grow).
+ * Stale entries (their pool was held again later, or served since) go
+ * as they come: every entry of a pool precedes its latest, so none is
+ * left when the pool's pages go. */
 void _ob_pool_poll_held(ob_heap_t *heap)
 {
     const ob_kind_reuse_t *r = &_ob_kind_reuse[heap->kind];
     while (heap->held_count > 0) {
         ob_held_t *h = &heap->held[heap->held_first];
-        if (!r->reached(h->goal, r->arg))
-            return;
         ob_pool_t *pool = h->pool;
+        bool latest = (pool->flags & OB_POOL_HELD) && pool->held_seq == h->seq;
+        if (latest && !r->reached(h->goal, r->arg))
+            return;
         heap->held_first = (heap->held_first + 1) % heap->held_cap;
         heap->held_count--;
+        if (!latest)
+            continue;
+        pool->flags &= (uint8_t)~OB_POOL_HELD;
+        pool->held_seq++;
+        bool head = ob_pool_state(pool) == OB_POOL_ACTIVE &&
+                    heap->pools[pool->size_class].head == pool;
+        if (head || ob_pool_used(pool) != 0)
+            continue; /* serving: held again when it is empty and not the head */
+        if (ob_pool_state(pool) == OB_POOL_ACTIVE)
+            ob_pools_remove(heap, pool);
         _ob_arena_free_span(heap, pool);
     }
 }
@@ -175,8 +217,10 @@ void _ob_pool_drop_held(ob_heap_t *heap)
 /* An empty pool leaves its heap: back to its arena, or held (above). */
 void _ob_pool_release(ob_heap_t *heap, ob_pool_t *pool)
 {
-    if (OB_UNLIKELY(heap->kind != 0) && ob_kind_delays_reuse(heap->kind) && hold(heap, pool))
+    if (OB_UNLIKELY(heap->kind != 0) && ob_kind_delays_reuse(heap->kind)) {
+        hold(heap, pool);
         return;
+    }
     if (ob_pool_state(pool) == OB_POOL_ACTIVE)
         ob_pools_remove(heap, pool);
     _ob_arena_free_span(heap, pool);

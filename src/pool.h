@@ -272,13 +272,25 @@ OB_INLINE void ob_pools_head_changed(ob_heap_t *heap, unsigned cls)
     ob_pools_set_current(heap, cls);
 }
 
+/* A pool stops being its list's head.  If it was held, it may have served
+ * blocks meanwhile: it leaves the held ring (its entries go stale, pool.c),
+ * to be held again, with a later goal, once it is empty and not the head. */
+OB_INLINE void ob_pool_leaves_head(ob_pool_t *pool)
+{
+    pool->used &= (uint16_t)~OB_USED_KEEP;
+    if (OB_UNLIKELY(pool->flags & OB_POOL_HELD)) {
+        pool->flags &= (uint8_t)~OB_POOL_HELD;
+        pool->held_seq++;
+    }
+}
+
 OB_INLINE void ob_pools_push_front(ob_heap_t *heap, ob_pool_t *pool)
 {
     ob_pool_list_t *list = &heap->pools[pool->size_class];
     pool->prev = NULL;
     pool->next = list->head;
     if (list->head) {
-        list->head->used &= (uint16_t)~OB_USED_KEEP;
+        ob_pool_leaves_head(list->head);
         list->head->prev = pool;
     } else {
         list->tail = pool;
@@ -305,7 +317,8 @@ OB_INLINE void ob_pools_push_back(ob_heap_t *heap, ob_pool_t *pool)
 OB_INLINE void ob_pools_remove(ob_heap_t *heap, ob_pool_t *pool)
 {
     ob_pool_list_t *list = &heap->pools[pool->size_class];
-    pool->used &= (uint16_t)~OB_USED_KEEP;
+    if (list->head == pool)
+        ob_pool_leaves_head(pool);
     if (pool->prev)
         pool->prev->next = pool->next;
     else
@@ -326,7 +339,7 @@ OB_INLINE void ob_pools_rotate(ob_heap_t *heap, ob_pool_t *head)
 {
     ob_pool_list_t *list = &heap->pools[head->size_class];
     ob_assert(list->head == head && head->next != NULL);
-    head->used &= (uint16_t)~OB_USED_KEEP;
+    ob_pool_leaves_head(head);
     list->head = head->next;
     list->head->prev = NULL;
     head->next = NULL;

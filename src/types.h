@@ -200,6 +200,8 @@ enum {
     OB_POOL_SAMPLED = 4,    /* may hold a block the heap profiler sampled:
                                free_bound is 0, the owner's frees take the
                                checked path (prof.c)                       */
+    OB_POOL_HELD = 8,       /* emptied in a kind with a reuse goal, and on
+                               its heap's held ring since (pool.c)         */
 };
 
 typedef struct ob_pool {
@@ -212,8 +214,9 @@ typedef struct ob_pool {
     uint16_t carved;       /* blocks carved so far (owner only)            */
     uint64_t divisor;      /* floor(2^64 / block_size) + 1                 */
     uint16_t capacity;     /* blocks the pool can hold                     */
-    uint16_t _unused;      /* (a tail page finds its pool through its
-                              arena's head[], below)                       */
+    uint16_t held_seq;     /* which of the held ring's entries for this
+                              pool is its latest (pool.c); kept across the
+                              descriptor's reuse                           */
     uint8_t state;         /* enum ob_pool_state (see ob_pool_state)       */
     uint8_t size_class;    /* pool class: index into _ob_classes           */
     uint8_t npages;        /* pages in the pool                            */
@@ -415,6 +418,7 @@ typedef struct ob_kind_reuse {
 typedef struct ob_held {
     struct ob_pool *pool;
     uint64_t goal;
+    uint16_t seq; /* the pool's held_seq when it was held */
 } ob_held_t;
 
 /* ---- the arena map (arena_map.c) -------------------------------------- */

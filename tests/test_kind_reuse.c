@@ -1,7 +1,8 @@
 /*
  * Delayed reuse in a region kind (ob_kind_set_reuse_goal, issue 27): a
  * pool of the kind that empties keeps its pages and its class until the
- * runtime's goal is reached, then they serve any class again.
+ * runtime's goal is reached, then they serve any class again; its own
+ * class may use them meanwhile.
  *
  * The goal here is a counter the test moves by hand, as a runtime's
  * grace-period sequence would move: goal() = the next sequence number,
@@ -109,12 +110,23 @@ static void owner_frees(void)
     CHECK(goals_asked - asked >= POOLS - 1); /* all but the current pool */
     CHECK_EQ(landed(r, big, N), 0);
     free_all(big, N);
+    /* Its own class may use them meanwhile, as CPython's mimalloc pages
+     * are used: beyond the current pool's blocks, the held pools serve. */
+    int same = 0;
+    for (int i = 0; i < 4 * SMALL_PER_POOL; i++) {
+        CHECK((small[i] = ob_region_malloc(r, SMALL)) != NULL);
+        same += in_old_pages(small[i]);
+    }
+    CHECK(same > SMALL_PER_POOL);
+    free_all(small, 4 * SMALL_PER_POOL);
+    CHECK_EQ(landed(r, big, N), 0); /* and another class still may not */
+    free_all(big, N);
     release_goals();
     int hits = landed(r, big, 2 * N);
     CHECK(hits > 0);
     CHECK(polls > 0);
-    printf("owner's frees: 0 blocks of another class in the held pools; %d once the goal was reached\n",
-           hits);
+    printf("owner's frees: %d of %d blocks of the same class in the held pools before the goal, "
+           "0 of another class; %d once the goal was reached\n", same, 4 * SMALL_PER_POOL, hits);
     free_all(big, 2 * N);
     ob_region_destroy(r);
 }
