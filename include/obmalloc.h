@@ -324,9 +324,10 @@ OB_EXPORT void ob_region_stats(const ob_region_t *r, struct ob_region_stats *sta
  * ob_kind_set_reuse_goal(kind, goal, reached, arg): delayed reuse, for a
  *   runtime whose lock-free readers may read a block just freed by
  *   another thread (CPython's QSBR).  A pool of the kind whose blocks are
- *   all freed keeps its pages and its size class, and hands out nothing,
- *   until reached(g, arg) is non-zero for the g that goal(arg) returned
- *   when it emptied; goals must not decrease.  goal runs on the thread
+ *   all freed keeps its pages and its size class (it hands out blocks of
+ *   that class only, as before) until reached(g, arg) is non-zero for the
+ *   g that goal(arg) returned when it last emptied; goals must not
+ *   decrease.  goal runs on the thread
  *   that owns the region, when a pool empties; reached on that thread too,
  *   when the region needs a new pool and at its purge ticks; neither may
  *   allocate from or free into a region of the kind.  The empty pools of
