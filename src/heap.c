@@ -339,7 +339,8 @@ void _ob_heap_collect(ob_heap_t *heap, bool force)
         while (pool != NULL) {
             ob_pool_t *next = pool->next;
             _ob_pool_collect_remote(pool);
-            /* (a held pool is on the ring already, and has not served) */
+            /* (a held pool is on the ring already: not the head, it has
+             * not served; the head, the poll lets go of, then this holds) */
             if (ob_pool_used(pool) == 0 && !(pool->flags & OB_POOL_HELD))
                 _ob_pool_release(heap, pool);
             pool = next;

@@ -134,8 +134,7 @@ static void hold(ob_heap_t *heap, ob_pool_t *pool)
         uint32_t cap = heap->held_cap ? heap->held_cap * 2 : 64;
         ob_held_t *ring = _ob_meta_alloc(cap * sizeof(ob_held_t));
         if (ring == NULL) {
-            pool->held_seq++; /* any entry it had is stale */
-            pool->flags &= (uint8_t)~OB_POOL_HELD;
+            ob_pool_unhold(pool);
             if (ob_pool_state(pool) != OB_POOL_ACTIVE && pool->capacity > 1) {
                 ob_pool_set_state(pool, OB_POOL_ACTIVE);
                 ob_pools_push_back(heap, pool);
@@ -189,8 +188,7 @@ void _ob_pool_poll_held(ob_heap_t *heap)
         heap->held_count--;
         if (!latest)
             continue;
-        pool->flags &= (uint8_t)~OB_POOL_HELD;
-        pool->held_seq++;
+        ob_pool_unhold(pool);
         bool head = ob_pool_state(pool) == OB_POOL_ACTIVE &&
                     heap->pools[pool->size_class].head == pool;
         if (head || ob_pool_used(pool) != 0)

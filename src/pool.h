@@ -272,16 +272,22 @@ OB_INLINE void ob_pools_head_changed(ob_heap_t *heap, unsigned cls)
     ob_pools_set_current(heap, cls);
 }
 
+/* The pool leaves its heap's held ring: every entry it has there goes
+ * stale (pool.c). */
+OB_INLINE void ob_pool_unhold(ob_pool_t *pool)
+{
+    pool->flags &= (uint8_t)~OB_POOL_HELD;
+    pool->held_seq++;
+}
+
 /* A pool stops being its list's head.  If it was held, it may have served
- * blocks meanwhile: it leaves the held ring (its entries go stale, pool.c),
- * to be held again, with a later goal, once it is empty and not the head. */
+ * blocks meanwhile: it leaves the held ring, to be held again, with a
+ * later goal, once it is empty and not the head. */
 OB_INLINE void ob_pool_leaves_head(ob_pool_t *pool)
 {
     pool->used &= (uint16_t)~OB_USED_KEEP;
-    if (OB_UNLIKELY(pool->flags & OB_POOL_HELD)) {
-        pool->flags &= (uint8_t)~OB_POOL_HELD;
-        pool->held_seq++;
-    }
+    if (OB_UNLIKELY(pool->flags & OB_POOL_HELD))
+        ob_pool_unhold(pool);
 }
 
 OB_INLINE void ob_pools_push_front(ob_heap_t *heap, ob_pool_t *pool)
